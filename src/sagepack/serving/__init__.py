@@ -1,0 +1,16 @@
+"""The serving runtime: what ``serve`` starts inside every inference image.
+
+It keeps SageMaker's contract (``GET /ping``, ``POST /invocations``, ``GET
+/execution-parameters`` on ``SAGEMAKER_BIND_TO_PORT``) with the handler convention of AWS's
+framework containers (``code/inference.py`` with ``model_fn`` / ``input_fn`` /
+``predict_fn`` / ``output_fn`` or ``transform_fn``).
+
+It runs inside images with only the standard library, uvicorn, httptools, uvloop and numpy,
+plus ``sagepack/__init__.py`` and ``sagepack/errors.py``: modules here import nothing else.
+
+Modules: :mod:`.parameters` (every environment variable, route, header and media type),
+:mod:`.settings` (the environment, read once), :mod:`.handler` (the convention),
+:mod:`.codecs` (default codecs, Accept negotiation), :mod:`.context` (what handlers see of
+a request), :mod:`.pool` (inference threads), :mod:`.app` (the ASGI app), :mod:`.server`
+(supervisor and workers), :mod:`.cli` (``serve``).
+"""

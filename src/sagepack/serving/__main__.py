@@ -1,0 +1,7 @@
+"""``python -m sagepack.serving``: the same as ``serve``."""
+
+import sys
+
+from sagepack.serving.cli import main
+
+sys.exit(main())

@@ -1,0 +1,270 @@
+"""The ASGI application: ``/ping``, ``/invocations`` and ``/execution-parameters``.
+
+No framework: three routes do not need one, and every microsecond counts. Handler code runs
+in an :class:`~sagepack.serving.pool.InferencePool`, so the event loop always answers
+``/ping``. Every error is a JSON body ``{"status": ..., "error": ..., "message": ...}``
+(plus ``"traceback"`` when ``SAGEPACK_DEBUG`` is true).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import time
+import traceback
+from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
+from typing import Any
+
+from sagepack.errors import HandlerError, InferenceError
+from sagepack.serving import codecs
+from sagepack.serving import parameters as p
+from sagepack.serving.context import Context
+from sagepack.serving.handler import Handler
+from sagepack.serving.logs import access_logger, logger
+from sagepack.serving.pool import CallTimeout, InferencePool
+from sagepack.serving.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+LOADING, READY, FAILED = "loading", "ready", "failed"
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+class ServingApp:
+    """One worker's application: its handler, its model, its inference pool."""
+
+    def __init__(self, settings: Settings, handler: Handler | None = None) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.model: Any = None
+        self.state = LOADING
+        self.failure = ""
+        self.pool = InferencePool(settings.threads, settings.max_hung_threads)
+        #: Called (on the loop) when hung handler calls have used up the worker.
+        self.on_wedged: Callable[[], None] | None = None
+        self._loading: concurrent.futures.Future[None] | None = None
+        self._limit = settings.max_body_bytes
+        self._execution_parameters = json.dumps(settings.execution_parameters()).encode()
+
+    # --- model loading --------------------------------------------------------------------
+
+    def start_loading(self) -> concurrent.futures.Future[None]:
+        """Load the handler and the model on the inference thread; returns when it's done."""
+        if self._loading is None:
+            self._loading = self.pool.submit_blocking(self._load)
+        return self._loading
+
+    def load(self) -> None:
+        """Load the handler and the model, waiting for it; the state says how it went."""
+        self.start_loading().result()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            handler = self.handler or Handler.load(self.settings.handler_path)
+            self.handler = handler
+            self.model = handler.load_model(self.settings.model_dir)
+        except HandlerError as exc:
+            self._failed(str(exc), exc.__cause__ or exc)
+            return
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported on /ping and in the log
+            self._failed(f"loading the model failed: {type(exc).__name__}: {exc}", exc)
+            return
+        self.state = READY
+        logger.info("model loaded from %s by %s in %.0f ms", self.settings.model_dir,
+                    handler.path, (time.perf_counter() - started) * 1000)
+
+    def _failed(self, reason: str, cause: BaseException) -> None:
+        self.failure = reason
+        self.state = FAILED
+        logger.error("model not loaded: %s", reason, exc_info=cause)
+
+    # --- ASGI -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_loading()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.pool.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        inference_id = ""
+        if path == p.INVOCATIONS:
+            if method == "POST":
+                status, size, inference_id = await self._invocations(scope, receive, send)
+            else:
+                status, size = await _error(send, 405, f"{path} takes POST, not {method}",
+                                            allow=b"POST")
+        elif path == p.PING:
+            if method in {"GET", "HEAD"}:
+                status, size = await self._ping(send, head=method == "HEAD")
+            else:
+                status, size = await _error(send, 405, f"{path} takes GET, not {method}",
+                                            allow=b"GET, HEAD")
+        elif path == p.EXECUTION_PARAMETERS:
+            if method in {"GET", "HEAD"}:
+                status, size = 200, await _send(send, 200, self._execution_parameters,
+                                                [_JSON_HEADER])
+            else:
+                status, size = await _error(send, 405, f"{path} takes GET, not {method}",
+                                            allow=b"GET, HEAD")
+        else:
+            status, size = await _error(
+                send, 404, f"no route {path}: the server answers GET {p.PING}, POST "
+                           f"{p.INVOCATIONS} and GET {p.EXECUTION_PARAMETERS}")
+        if self.settings.access_log:
+            access_logger.info('"%s %s" %d %dB %.1fms%s', method, path, status, size,
+                               (time.perf_counter() - started) * 1000,
+                               f" inference-id={inference_id}" if inference_id else "")
+
+    async def _ping(self, send: Send, head: bool) -> tuple[int, int]:
+        if self.state == READY:
+            return 200, await _send(send, 200, b"", [])
+        reason = ({"status": LOADING, "message": "the model is loading"} if self.state == LOADING
+                  else {"status": FAILED, "message": self.failure})
+        body = b"" if head else json.dumps(reason).encode()
+        return 503, await _send(send, 503, body, [_JSON_HEADER])
+
+    async def _invocations(self, scope: Scope, receive: Receive,
+                           send: Send) -> tuple[int, int, str]:
+        started = time.monotonic()
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1")
+                   for key, value in scope["headers"]}
+        inference_id = headers.get(p.INFERENCE_ID_HEADER, "")
+        try:
+            body = await self._read_body(headers, receive)
+            if body is None:  # the client went away
+                return 499, 0, inference_id
+            handler = await self._ready(started)
+            settings = self.settings
+            content_type = codecs.media_type(headers.get("content-type")
+                                             or settings.default_content_type)
+            if handler.decodes and content_type not in codecs.SUPPORTED:
+                raise InferenceError(415, f"unsupported Content-Type {content_type!r}: the "
+                                     f"default input_fn reads {', '.join(codecs.SUPPORTED)}")
+            raw_accept = headers.get("accept")
+            accept: str | None
+            if handler.negotiates:
+                accept = codecs.negotiate(raw_accept, settings.default_accept)
+                if accept is None:
+                    raise InferenceError(406, f"unsupported Accept {raw_accept!r}: the default "
+                                         f"output_fn writes {', '.join(codecs.SUPPORTED)}")
+            else:
+                accept = codecs.accept_for_handler(raw_accept, settings.default_accept)
+            context = Context(settings.model_dir, content_type, accept, headers)
+            remaining = settings.timeout_s - (time.monotonic() - started)
+            result, result_type = await self.pool.run(
+                max(remaining, 0.0), handler.invoke, self.model, body, context, accept,
+                settings.default_accept)
+        except InferenceError as exc:
+            return (*await self._fail(send, exc), inference_id)
+        except CallTimeout:
+            return (*await self._timed_out(send), inference_id)
+        except Exception as exc:  # noqa: BLE001 - last resort: answer 500, keep serving
+            error = InferenceError(500, f"{type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return (*await self._fail(send, error), inference_id)
+        extra = [(b"content-type", _header_value(result_type))]
+        extra += [(key.encode("latin-1"), _header_value(value))
+                  for key, value in context.response_headers.items()]
+        return 200, await _send(send, 200, result, extra), inference_id
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._limit:
+            raise _too_large(int(declared), self._limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                raise _too_large(size, self._limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _ready(self, started: float) -> Handler:
+        """The handler, once the model is loaded; waits (within the timeout) while it loads."""
+        if self.state == LOADING:
+            loading = self.start_loading()
+            remaining = self.settings.timeout_s - (time.monotonic() - started)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(loading), max(remaining, 0.001))
+            except TimeoutError as exc:
+                raise InferenceError(503, "the model is still loading") from exc
+        if self.state == FAILED or self.handler is None:
+            raise InferenceError(503, f"the model is not loaded: {self.failure}")
+        return self.handler
+
+    async def _fail(self, send: Send, error: InferenceError) -> tuple[int, int]:
+        cause = error.__cause__
+        if error.status_code >= 500:
+            logger.error("%d: %s", error.status_code, error.message,
+                         exc_info=cause if cause is not None else None)
+        trace = None
+        if self.settings.debug and cause is not None:
+            trace = "".join(traceback.format_exception(cause))
+        return await _error(send, error.status_code, error.message, trace=trace)
+
+    async def _timed_out(self, send: Send) -> tuple[int, int]:
+        pool = self.pool
+        logger.error("an invocation outlived %s=%g s; its thread is abandoned (%d hung, limit %d)",
+                     p.MODEL_SERVER_TIMEOUT, self.settings.timeout_s, pool.hung, pool.max_hung)
+        if pool.wedged and self.on_wedged is not None:
+            self.on_wedged()
+        return await _error(send, 504, f"the handler took longer than {p.MODEL_SERVER_TIMEOUT}="
+                                       f"{self.settings.timeout_s:g} s")
+
+
+def _too_large(size: int, limit: int) -> InferenceError:
+    return InferenceError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+
+
+def _header_value(value: str) -> bytes:
+    return value.encode("latin-1", errors="replace")
+
+
+async def _send(send: Send, status: int, body: bytes,
+                headers: list[tuple[bytes, bytes]]) -> int:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return len(body)
+
+
+async def _error(send: Send, status: int, message: str, *, allow: bytes | None = None,
+                 trace: str | None = None) -> tuple[int, int]:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    content: dict[str, object] = {"status": status, "error": phrase, "message": message}
+    if trace is not None:
+        content["traceback"] = trace
+    headers = [_JSON_HEADER]
+    if allow is not None:
+        headers.append((b"allow", allow))
+    return status, await _send(send, status, json.dumps(content).encode(), headers)

@@ -1,0 +1,224 @@
+"""The handler convention: find, import and check ``inference.py``, then run its functions.
+
+A handler module defines ``model_fn(model_dir)`` and either any of ``input_fn(body,
+content_type)``, ``predict_fn(data, model)``, ``output_fn(prediction, accept)``, or
+``transform_fn(model, body, content_type, accept)`` alone. Each may take a trailing
+``context`` argument (:class:`~sagepack.serving.context.Context`). Omitted functions fall
+back to the default codecs and to ``model.predict(data)`` (or ``model(data)``).
+
+``content_type`` is the request's media type without parameters, in lower case. ``accept``
+is the Accept header, with a missing Accept or ``*/*`` replaced by the default response
+type and a single media range stripped of its parameters. ``output_fn`` and
+``transform_fn`` return the body (bytes or str) or ``(body, content_type)``.
+
+Every problem with the module (it does not exist, does not import, lacks ``model_fn``, mixes
+``transform_fn`` with the others, has functions of the wrong arity) is a
+:class:`~sagepack.errors.HandlerError` naming the file and the function.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sagepack.errors import HandlerError, InferenceError
+from sagepack.serving import codecs
+from sagepack.serving.context import Context
+
+_STAGES = ("input_fn", "predict_fn", "output_fn")
+
+
+@dataclass(frozen=True)
+class Function:
+    """One handler function and whether it takes the trailing context argument."""
+
+    name: str
+    fn: Callable[..., Any]
+    takes_context: bool
+
+    def __call__(self, context: Context, *args: Any) -> Any:
+        try:
+            if self.takes_context:
+                return self.fn(*args, context)
+            return self.fn(*args)
+        except InferenceError:
+            raise
+        except Exception as exc:
+            raise handler_failure(self.name, exc) from exc
+
+
+def handler_failure(stage: str, exc: BaseException) -> InferenceError:
+    """The HTTP error for an exception raised by handler code.
+
+    An exception carrying an integer ``status_code`` from 400 to 599 (as AWS's toolkit
+    errors do) keeps it; any other is a 500 naming the function and the exception.
+    """
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+        return InferenceError(status, str(getattr(exc, "message", "") or exc) or type(exc).__name__)
+    return InferenceError(500, f"{stage} raised {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A checked handler module."""
+
+    path: Path
+    model_fn: Function
+    input_fn: Function | None = None
+    predict_fn: Function | None = None
+    output_fn: Function | None = None
+    transform_fn: Function | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Handler:
+        """Import the handler file at ``path`` (its folder goes on ``sys.path``) and check it."""
+        if not path.is_file():
+            hint = f"; files in {path.parent}: {', '.join(sorted(f.name for f in path.parent.iterdir()))}" \
+                if path.parent.is_dir() else f" ({path.parent} does not exist)"
+            raise HandlerError(f"handler {path} does not exist{hint}; put inference.py in the "
+                               "model's code/ folder or set SAGEMAKER_PROGRAM")
+        folder = str(path.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        name = path.stem
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
+            raise HandlerError(f"handler {path} cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise HandlerError(f"importing handler {path} failed: {type(exc).__name__}: {exc}") from exc
+        return cls.from_module(module, path)
+
+    @classmethod
+    def from_module(cls, module: ModuleType | object, path: Path) -> Handler:
+        """Check the functions of an imported module (or any object with those attributes)."""
+        def bind(name: str, arity: int, names: str) -> Function | None:
+            fn = getattr(module, name, None)
+            if fn is None:
+                return None
+            if not callable(fn):
+                raise HandlerError(f"handler {path}: {name} is a {type(fn).__name__}, not a function")
+            return Function(name, fn, _takes_context(fn, name, arity, names, path))
+
+        model_fn = bind("model_fn", 1, "model_dir")
+        transform_fn = bind("transform_fn", 4, "model, body, content_type, accept")
+        stages = {
+            "input_fn": bind("input_fn", 2, "body, content_type"),
+            "predict_fn": bind("predict_fn", 2, "data, model"),
+            "output_fn": bind("output_fn", 2, "prediction, accept"),
+        }
+        if model_fn is None:
+            raise HandlerError(f"handler {path} defines no model_fn(model_dir): it must, to load "
+                               "the model from the model directory")
+        mixed = [name for name, fn in stages.items() if fn is not None]
+        if transform_fn is not None and mixed:
+            raise HandlerError(f"handler {path} defines transform_fn together with "
+                               f"{', '.join(mixed)}: define transform_fn alone, or only "
+                               "input_fn/predict_fn/output_fn")
+        return cls(path, model_fn, stages["input_fn"], stages["predict_fn"], stages["output_fn"],
+                   transform_fn)
+
+    @property
+    def negotiates(self) -> bool:
+        """True when the default encoder picks the response type (no output_fn/transform_fn)."""
+        return self.output_fn is None and self.transform_fn is None
+
+    @property
+    def decodes(self) -> bool:
+        """True when the default decoder reads the body (no input_fn/transform_fn)."""
+        return self.input_fn is None and self.transform_fn is None
+
+    def load_model(self, model_dir: Path) -> Any:
+        """Call ``model_fn`` and check that the model can predict without a ``predict_fn``."""
+        context = Context(model_dir=model_dir)
+        try:
+            model = self.model_fn(context, str(model_dir))
+        except InferenceError as exc:
+            raise HandlerError(f"model_fn of {self.path} failed: {exc.message}") from exc
+        if (self.predict_fn is None and self.transform_fn is None
+                and not callable(getattr(model, "predict", None)) and not callable(model)):
+            raise HandlerError(
+                f"handler {self.path} defines no predict_fn (nor transform_fn) and the model "
+                f"model_fn returned ({type(model).__name__}) has no predict() and is not callable")
+        return model
+
+    def invoke(self, model: Any, body: bytes, context: Context, accept: str,
+               default_type: str) -> tuple[bytes, str]:
+        """Run one request through the handler; ``accept`` is negotiated or handler-bound.
+
+        ``default_type`` labels a body that output_fn/transform_fn returned without a type
+        when ``accept`` names several.
+
+        Returns the response body and its content type. Raises InferenceError.
+        """
+        if self.transform_fn is not None:
+            result = self.transform_fn(context, model, body, context.content_type, accept)
+            return _response(result, accept, default_type, "transform_fn")
+        if self.input_fn is not None:
+            data = self.input_fn(context, body, context.content_type)
+        else:
+            data = codecs.decode(body, context.content_type, context)
+        if self.predict_fn is not None:
+            prediction = self.predict_fn(context, data, model)
+        else:
+            prediction = _default_predict(model, data)
+        if self.output_fn is not None:
+            result = self.output_fn(context, prediction, accept)
+            return _response(result, accept, default_type, "output_fn")
+        return codecs.encode(prediction, accept, context), accept
+
+
+def _default_predict(model: Any, data: Any) -> Any:
+    predict = getattr(model, "predict", None)
+    try:
+        return predict(data) if callable(predict) else model(data)
+    except InferenceError:
+        raise
+    except Exception as exc:
+        raise handler_failure("model.predict", exc) from exc
+
+
+def _response(result: Any, accept: str, default_type: str, stage: str) -> tuple[bytes, str]:
+    content_type: str | None = None
+    if isinstance(result, tuple) and len(result) == 2:
+        result, content_type = result
+    if isinstance(result, str):
+        body = result.encode("utf-8")
+    elif isinstance(result, bytes | bytearray | memoryview):
+        body = bytes(result)
+    else:
+        raise InferenceError(500, f"{stage} returned {type(result).__name__}; return bytes, str "
+                                  "or (body, content_type)")
+    if not content_type:
+        content_type = accept if "*" not in accept and "," not in accept else default_type
+    return body, str(content_type)
+
+
+def _takes_context(fn: Callable[..., Any], name: str, arity: int, names: str, path: Path) -> bool:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: call without context
+        return False
+    params = signature.parameters.values()
+    if any(param.kind is inspect.Parameter.VAR_POSITIONAL for param in params):
+        return False
+    positional = [param for param in params if param.kind in
+                  (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    required = [param for param in positional if param.default is inspect.Parameter.empty]
+    if len(positional) == arity + 1:
+        return True
+    if len(required) <= arity <= len(positional):
+        return False
+    raise HandlerError(f"handler {path}: {name}{signature} must take ({names}) and optionally "
+                       "a trailing context argument")

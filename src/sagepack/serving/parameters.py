@@ -1,0 +1,115 @@
+"""Every name of the serving contract: environment variables, routes, headers, media types.
+
+Environment variables are read once, at start-up, by :mod:`sagepack.serving.settings`.
+
+=====================================  ==============================  =====================================================
+Variable                               Default                         Meaning
+=====================================  ==============================  =====================================================
+``SAGEMAKER_BIND_TO_PORT``             ``8080``                        TCP port to listen on (all interfaces).
+``SAGEMAKER_SAFE_PORT_RANGE``          unset                           Ports the container may use besides; read, unused.
+``SAGEMAKER_MODEL_SERVER_WORKERS``     one per CPU                     Worker processes; each loads the model once.
+``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``60``                          Seconds one invocation may take; then 504.
+``SAGEMAKER_PROGRAM``                  ``inference.py``                Handler module in the handler directory.
+``SAGEMAKER_BATCH``                    ``false``                       ``true`` in batch transform: body limit becomes
+                                                                       ``SAGEMAKER_MAX_PAYLOAD_IN_MB``.
+``SAGEMAKER_MAX_PAYLOAD_IN_MB``        ``SAGEPACK_MAX_PAYLOAD_IN_MB``  Batch job's payload limit (1-100 MiB).
+``SAGEMAKER_BATCH_STRATEGY``           ``SAGEPACK_BATCH_STRATEGY``     Batch job's strategy (``MULTI_RECORD``/``SINGLE_RECORD``).
+``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS``  ``SAGEPACK_MAX_CONCURRENT_...``  Batch job's concurrency.
+``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``  unset                         Alias of ``SAGEPACK_DEFAULT_ACCEPT`` (AWS toolkit name).
+``SAGEPACK_MODEL_DIR``                 ``/opt/ml/model``               Where the model archive was extracted (read-only).
+``SAGEPACK_HANDLER_DIR``               ``<model dir>/code``            Directory holding the handler module (a handler
+                                                                       baked into the image points here).
+``SAGEPACK_DEFAULT_ACCEPT``            ``application/json``            Response type for a missing Accept or ``*/*``.
+``SAGEPACK_DEFAULT_CONTENT_TYPE``      ``application/json``            Request type assumed when Content-Type is missing.
+``SAGEPACK_DEBUG``                     ``false``                       Put tracebacks in error bodies (never in production).
+``SAGEPACK_MAX_CONCURRENT_TRANSFORMS``  workers                        ``/execution-parameters`` default (image config).
+``SAGEPACK_BATCH_STRATEGY``            ``MULTI_RECORD``                ``/execution-parameters`` default (image config).
+``SAGEPACK_MAX_PAYLOAD_IN_MB``         ``6``                           ``/execution-parameters`` default (image config).
+``SAGEPACK_HOST``                      ``0.0.0.0``                     Interface to listen on (tests use 127.0.0.1).
+``SAGEPACK_THREADS``                   ``1``                           Inference threads per worker (handlers that are
+                                                                       thread-safe and release the GIL may use more).
+``SAGEPACK_MAX_HUNG_THREADS``          ``2``                           Timed-out handler calls still running that a worker
+                                                                       tolerates before it is replaced.
+``SAGEPACK_GRACEFUL_TIMEOUT``          ``20``                          Seconds in-flight requests get after SIGTERM
+                                                                       (capped by the model server timeout).
+``SAGEPACK_HEARTBEAT_TIMEOUT``         ``30``                          Seconds a worker's event loop may stay silent before
+                                                                       the supervisor kills and replaces it.
+``SAGEPACK_ACCESS_LOG``                ``true``                        One line per request on stdout.
+``SAGEPACK_LOG_LEVEL``                 ``INFO``                        Log level of the server.
+=====================================  ==============================  =====================================================
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- environment: set by SageMaker ------------------------------------------------------
+BIND_TO_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+SAFE_PORT_RANGE: Final = "SAGEMAKER_SAFE_PORT_RANGE"
+MODEL_SERVER_WORKERS: Final = "SAGEMAKER_MODEL_SERVER_WORKERS"
+MODEL_SERVER_TIMEOUT: Final = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+PROGRAM: Final = "SAGEMAKER_PROGRAM"
+BATCH: Final = "SAGEMAKER_BATCH"
+MAX_PAYLOAD_IN_MB: Final = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+BATCH_STRATEGY: Final = "SAGEMAKER_BATCH_STRATEGY"
+MAX_CONCURRENT_TRANSFORMS: Final = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+DEFAULT_INVOCATIONS_ACCEPT: Final = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+
+# --- environment: sagepack's own (the image build sets some from the model's config) -----
+MODEL_DIR: Final = "SAGEPACK_MODEL_DIR"
+HANDLER_DIR: Final = "SAGEPACK_HANDLER_DIR"
+DEFAULT_ACCEPT: Final = "SAGEPACK_DEFAULT_ACCEPT"
+DEFAULT_CONTENT_TYPE: Final = "SAGEPACK_DEFAULT_CONTENT_TYPE"
+DEBUG: Final = "SAGEPACK_DEBUG"
+CONFIG_MAX_CONCURRENT_TRANSFORMS: Final = "SAGEPACK_MAX_CONCURRENT_TRANSFORMS"
+CONFIG_BATCH_STRATEGY: Final = "SAGEPACK_BATCH_STRATEGY"
+CONFIG_MAX_PAYLOAD_IN_MB: Final = "SAGEPACK_MAX_PAYLOAD_IN_MB"
+HOST: Final = "SAGEPACK_HOST"
+THREADS: Final = "SAGEPACK_THREADS"
+MAX_HUNG_THREADS: Final = "SAGEPACK_MAX_HUNG_THREADS"
+GRACEFUL_TIMEOUT: Final = "SAGEPACK_GRACEFUL_TIMEOUT"
+HEARTBEAT_TIMEOUT: Final = "SAGEPACK_HEARTBEAT_TIMEOUT"
+ACCESS_LOG: Final = "SAGEPACK_ACCESS_LOG"
+LOG_LEVEL: Final = "SAGEPACK_LOG_LEVEL"
+
+#: Every environment variable the server reads, in the order of the table above.
+ALL: Final = (
+    BIND_TO_PORT, SAFE_PORT_RANGE, MODEL_SERVER_WORKERS, MODEL_SERVER_TIMEOUT, PROGRAM, BATCH,
+    MAX_PAYLOAD_IN_MB, BATCH_STRATEGY, MAX_CONCURRENT_TRANSFORMS, DEFAULT_INVOCATIONS_ACCEPT,
+    MODEL_DIR, HANDLER_DIR, DEFAULT_ACCEPT, DEFAULT_CONTENT_TYPE, DEBUG,
+    CONFIG_MAX_CONCURRENT_TRANSFORMS, CONFIG_BATCH_STRATEGY, CONFIG_MAX_PAYLOAD_IN_MB, HOST,
+    THREADS, MAX_HUNG_THREADS, GRACEFUL_TIMEOUT, HEARTBEAT_TIMEOUT, ACCESS_LOG, LOG_LEVEL,
+)
+
+# --- defaults ------------------------------------------------------------------------------
+DEFAULT_PORT: Final = 8080
+DEFAULT_TIMEOUT_S: Final = 60.0
+DEFAULT_PROGRAM: Final = "inference.py"
+DEFAULT_MODEL_DIR: Final = "/opt/ml/model"
+DEFAULT_PAYLOAD_MB: Final = 6
+MAX_PAYLOAD_MB: Final = 100
+#: The real-time limit of SageMaker: 6 MB each way (6,291,456 bytes).
+REALTIME_MAX_BODY_BYTES: Final = 6 * 1024 * 1024
+
+# --- routes -------------------------------------------------------------------------------
+PING: Final = "/ping"
+INVOCATIONS: Final = "/invocations"
+EXECUTION_PARAMETERS: Final = "/execution-parameters"
+
+# --- headers (lower case, as ASGI gives them) ----------------------------------------------
+CUSTOM_ATTRIBUTES_HEADER: Final = "x-amzn-sagemaker-custom-attributes"
+INFERENCE_ID_HEADER: Final = "x-amzn-sagemaker-inference-id"
+TARGET_MODEL_HEADER: Final = "x-amzn-sagemaker-target-model"
+
+# --- media types -------------------------------------------------------------------------
+JSON: Final = "application/json"
+JSONLINES: Final = "application/jsonlines"
+CSV: Final = "text/csv"
+NPY: Final = "application/x-npy"
+ANY: Final = "*/*"
+#: Accepted spellings of JSON Lines, mapped to the canonical one.
+JSONLINES_ALIASES: Final = frozenset(
+    {"application/jsonlines", "application/x-jsonlines", "application/jsonl", "application/json-lines"}
+)
+
+BATCH_STRATEGIES: Final = ("MULTI_RECORD", "SINGLE_RECORD")

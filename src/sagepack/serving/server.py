@@ -1,0 +1,300 @@
+"""The process model: one supervisor, ``SAGEMAKER_MODEL_SERVER_WORKERS`` forked workers.
+
+The supervisor binds the listening socket, forks the workers (each inherits the socket and
+runs uvicorn with uvloop and httptools on it), and then only watches:
+
+* A worker loads the model once, on its inference thread, while its event loop already
+  answers ``/ping`` (503 while loading, 503 with the reason if ``model_fn`` failed).
+* A worker whose timed-out handler calls hang past ``SAGEPACK_MAX_HUNG_THREADS`` exits
+  with code 75 after finishing its other requests; a worker whose event loop sends no
+  heartbeat for ``SAGEPACK_HEARTBEAT_TIMEOUT`` seconds (a handler holding the GIL
+  forever) is killed. Either way, and after any crash, the supervisor forks a new one
+  (with a back-off if it keeps dying young). The other workers keep serving meanwhile.
+* SIGTERM (or SIGINT): the supervisor closes its copy of the socket and passes SIGTERM
+  on; each worker stops accepting, finishes in-flight requests (up to
+  ``SAGEPACK_GRACEFUL_TIMEOUT``, at most the model server timeout) and exits. Workers
+  still alive a few seconds later are killed. The supervisor exits 0, well within the
+  30 s SageMaker waits before SIGKILL. As PID 1 it also reaps orphaned processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+# Imported here, in the supervisor, so that forked workers start without importing them.
+import uvicorn
+import uvicorn.loops.uvloop
+import uvicorn.protocols.http.httptools_impl
+import uvloop  # noqa: F401
+
+from sagepack import __version__
+from sagepack.serving.app import READY, ServingApp
+from sagepack.serving.logs import logger, setup_logging
+from sagepack.serving.settings import Settings
+
+#: Exit code of a worker that asks to be replaced (hung handler threads).
+EXIT_RECYCLE = 75
+_KILL_MARGIN_S = 3.0
+_BACKOFF_MAX_S = 30.0
+_YOUNG_S = 5.0
+
+
+@dataclass
+class _Worker:
+    slot: int
+    pid: int
+    beat_fd: int
+    started: float
+    last_beat: float
+    ready: bool = False
+    buffer: bytes = field(default=b"", repr=False)
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket shared by every worker."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until SIGTERM; returns the exit code."""
+    setup_logging(settings.log_level)
+    started = time.monotonic()
+    sock = bind(settings.host, settings.port)
+    mode = (f"batch (MaxPayloadInMB {settings.max_payload_mb})" if settings.batch
+            else "real-time")
+    logger.info("sagepack %s serving: model dir %s, handler %s", __version__,
+                settings.model_dir, settings.handler_path)
+    logger.info("listening on %s:%d: %d worker(s) x %d inference thread(s), timeout %g s, "
+                "%s, body limit %d bytes", settings.host, settings.port, settings.workers,
+                settings.threads, settings.timeout_s, mode, settings.max_body_bytes)
+    return Supervisor(settings, sock, started).run()
+
+
+class Supervisor:
+    """Forks the workers, replaces those that die or wedge, and stops them on SIGTERM."""
+
+    def __init__(self, settings: Settings, sock: socket.socket, started: float) -> None:
+        self.settings = settings
+        self.sock: socket.socket | None = sock
+        self.started = started
+        self.workers: dict[int, _Worker] = {}
+        self.pending: dict[int, float] = {}  # slot -> time at which to fork it again
+        self.backoff: dict[int, float] = {}
+        self.stopping = False
+        self.deadline = math.inf
+        self.announced = False
+        self._wake_r, self._wake_w = os.pipe()
+
+    def run(self) -> int:
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop_signal)
+        signal.signal(signal.SIGCHLD, lambda _sig, _frame: None)
+        for slot in range(self.settings.workers):
+            self._spawn(slot)
+        while self.workers or not self.stopping:
+            fds = [self._wake_r, *(w.beat_fd for w in self.workers.values() if w.beat_fd >= 0)]
+            readable, _, _ = select.select(fds, [], [], 0.5)
+            for fd in readable:
+                self._read(fd)
+            self._reap()
+            now = time.monotonic()
+            if self.stopping:
+                if now >= self.deadline:
+                    for worker in self.workers.values():
+                        logger.warning("worker %d (pid %d) still running after the grace "
+                                       "period: killing it", worker.slot, worker.pid)
+                        _kill(worker.pid, signal.SIGKILL)
+                    self.deadline = math.inf
+                continue
+            self._check_heartbeats(now)
+            for slot, when in list(self.pending.items()):
+                if now >= when:
+                    del self.pending[slot]
+                    self._spawn(slot)
+        self._reap()
+        logger.info("server stopped")
+        return 0
+
+    # --- signals --------------------------------------------------------------------------
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            for worker in self.workers.values():
+                _kill(worker.pid, signal.SIGKILL)
+            return
+        self.stopping = True
+        self.pending.clear()
+        self.deadline = time.monotonic() + self.settings.shutdown_grace_s + _KILL_MARGIN_S
+        logger.info("%s: finishing in-flight requests (up to %g s), then stopping",
+                    signal.Signals(signum).name, self.settings.shutdown_grace_s)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        for worker in self.workers.values():
+            _kill(worker.pid, signal.SIGTERM)
+
+    # --- workers --------------------------------------------------------------------------
+
+    def _spawn(self, slot: int) -> None:
+        assert self.sock is not None
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(read_fd)
+                for other in self.workers.values():
+                    os.close(other.beat_fd)
+                signal.set_wakeup_fd(-1)
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                code = run_worker(self.settings, self.sock, write_fd, slot)
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        now = time.monotonic()
+        self.workers[slot] = _Worker(slot, pid, read_fd, now, now)
+        logger.info("worker %d started (pid %d)", slot, pid)
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        if fd == self._wake_r:
+            return
+        worker = next((w for w in self.workers.values() if w.beat_fd == fd), None)
+        if worker is None:
+            return
+        worker.last_beat = time.monotonic()
+        if not data:  # the worker closed its end: it is exiting; _reap will see it
+            os.close(fd)
+            worker.beat_fd = -1
+            return
+        if b"R" in data and not worker.ready:
+            worker.ready = True
+            if not self.announced and all(w.ready for w in self.workers.values()):
+                self.announced = True
+                logger.info("all %d worker(s) ready %.0f ms after start", len(self.workers),
+                            (time.monotonic() - self.started) * 1000)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = next((w for w in self.workers.values() if w.pid == pid), None)
+            if worker is None:
+                continue  # an orphan re-parented to us (we may be PID 1)
+            del self.workers[worker.slot]
+            if worker.beat_fd >= 0:
+                os.close(worker.beat_fd)
+            if self.stopping:
+                continue
+            self._schedule_respawn(worker, status)
+
+    def _schedule_respawn(self, worker: _Worker, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        lived = time.monotonic() - worker.started
+        if code == EXIT_RECYCLE:
+            why = "asked to be replaced (hung handler calls)"
+        elif code < 0:
+            why = f"was killed by {signal.Signals(-code).name}"
+        else:
+            why = f"exited with code {code}"
+        delay = 0.0
+        if lived < _YOUNG_S and code != EXIT_RECYCLE:
+            delay = min(self.backoff.get(worker.slot, 0.5) * 2, _BACKOFF_MAX_S)
+            self.backoff[worker.slot] = delay
+        else:
+            self.backoff.pop(worker.slot, None)
+        logger.warning("worker %d (pid %d) %s after %.1f s; starting a new one in %.1f s",
+                       worker.slot, worker.pid, why, lived, delay)
+        self.pending[worker.slot] = time.monotonic() + delay
+
+    def _check_heartbeats(self, now: float) -> None:
+        limit = self.settings.heartbeat_timeout_s
+        for worker in self.workers.values():
+            if now - worker.last_beat > limit:
+                logger.error("worker %d (pid %d) sent no heartbeat for %.0f s (its event loop "
+                             "is blocked): killing it", worker.slot, worker.pid, limit)
+                _kill(worker.pid, signal.SIGKILL)
+                worker.last_beat = math.inf  # killed once; _reap replaces it
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _exit_now(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM before uvicorn took over (or re-raised after it finished): exit cleanly."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    os._exit(0)
+
+
+def run_worker(settings: Settings, sock: socket.socket, beat_fd: int, slot: int) -> int:
+    """One worker process: load the model, serve until told to stop; returns the exit code."""
+    signal.signal(signal.SIGTERM, _exit_now)
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.set_blocking(beat_fd, False)
+
+    def tell(message: bytes) -> None:
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(beat_fd, message)
+
+    app = ServingApp(settings)
+    loading = app.start_loading()
+    loading.add_done_callback(lambda _f: tell(b"R" if app.state == READY else b"F"))
+
+    async def heartbeat() -> None:
+        tell(b".")
+
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", ws="none", lifespan="off", interface="asgi3",
+        log_config=None, access_log=False, server_header=False, proxy_headers=False,
+        timeout_keep_alive=65, timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        callback_notify=heartbeat, timeout_notify=0, backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    exit_code = 0
+
+    def wedged() -> None:
+        nonlocal exit_code
+        logger.error("worker %d: %d handler calls hang; finishing requests and handing over to a "
+                     "new worker", slot, app.pool.hung)
+        exit_code = EXIT_RECYCLE
+        server.should_exit = True
+
+    app.on_wedged = wedged
+    server.run(sockets=[sock])
+    app.pool.shutdown()
+    return exit_code
+

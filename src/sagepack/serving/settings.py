@@ -1,0 +1,198 @@
+"""The server's settings: the environment, read once at start-up into one frozen object.
+
+Names, defaults and meanings are in :mod:`sagepack.serving.parameters`. Every problem in
+the environment is reported at once, as a :class:`~sagepack.errors.ConfigError` whose file
+is ``environment``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagepack.errors import ConfigError, ConfigProblem
+from sagepack.serving import parameters as p
+
+_ENVIRONMENT = Path("environment")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know about its image and job."""
+
+    host: str = "0.0.0.0"
+    port: int = p.DEFAULT_PORT
+    workers: int = 1
+    timeout_s: float = p.DEFAULT_TIMEOUT_S
+    model_dir: Path = Path(p.DEFAULT_MODEL_DIR)
+    handler_dir: Path = Path(p.DEFAULT_MODEL_DIR) / "code"
+    program: str = p.DEFAULT_PROGRAM
+    batch: bool = False
+    max_payload_mb: int = p.DEFAULT_PAYLOAD_MB
+    batch_strategy: str = "MULTI_RECORD"
+    max_concurrent_transforms: int = 1
+    default_accept: str = p.JSON
+    default_content_type: str = p.JSON
+    debug: bool = False
+    threads: int = 1
+    max_hung_threads: int = 2
+    graceful_timeout_s: float = 20.0
+    heartbeat_timeout_s: float = 30.0
+    access_log: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body accepted: 6 MiB in real time, ``MaxPayloadInMB`` in batch."""
+        if self.batch:
+            return self.max_payload_mb * 1024 * 1024
+        return p.REALTIME_MAX_BODY_BYTES
+
+    @property
+    def handler_path(self) -> Path:
+        """The handler module's file."""
+        name = self.program if self.program.endswith(".py") else self.program + ".py"
+        return self.handler_dir / name
+
+    @property
+    def shutdown_grace_s(self) -> float:
+        """Seconds in-flight requests get after SIGTERM."""
+        return min(self.graceful_timeout_s, self.timeout_s)
+
+    def execution_parameters(self) -> dict[str, object]:
+        """The body of ``GET /execution-parameters``."""
+        return {
+            "MaxConcurrentTransforms": self.max_concurrent_transforms,
+            "BatchStrategy": self.batch_strategy,
+            "MaxPayloadInMB": self.max_payload_mb,
+        }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        env = dict(os.environ if environ is None else environ)
+        reader = _Reader(env)
+        workers = reader.integer(p.MODEL_SERVER_WORKERS, cpu_count(), low=1, high=256)
+        model_dir = Path(env.get(p.MODEL_DIR) or p.DEFAULT_MODEL_DIR)
+        handler_dir_raw = env.get(p.HANDLER_DIR)
+        handler_dir = Path(handler_dir_raw) if handler_dir_raw else model_dir / "code"
+        program = (env.get(p.PROGRAM) or p.DEFAULT_PROGRAM).strip()
+        if "/" in program or program in {"", ".py"}:
+            reader.problem(p.PROGRAM, f"must be a module file name such as inference.py, got {program!r}")
+        payload_default = reader.integer(p.CONFIG_MAX_PAYLOAD_IN_MB, p.DEFAULT_PAYLOAD_MB,
+                                         low=1, high=p.MAX_PAYLOAD_MB)
+        strategy_default = reader.choice(p.CONFIG_BATCH_STRATEGY, "MULTI_RECORD")
+        concurrency_default = reader.integer(p.CONFIG_MAX_CONCURRENT_TRANSFORMS, workers,
+                                             low=1, high=1024)
+        default_accept = (env.get(p.DEFAULT_ACCEPT) or env.get(p.DEFAULT_INVOCATIONS_ACCEPT)
+                          or p.JSON).strip().lower()
+        settings = cls(
+            host=env.get(p.HOST) or "0.0.0.0",
+            port=reader.integer(p.BIND_TO_PORT, p.DEFAULT_PORT, low=1, high=65535),
+            workers=workers,
+            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT, p.DEFAULT_TIMEOUT_S, low=0.001),
+            model_dir=model_dir,
+            handler_dir=handler_dir,
+            program=program,
+            batch=reader.boolean(p.BATCH, False),
+            max_payload_mb=reader.integer(p.MAX_PAYLOAD_IN_MB, payload_default,
+                                          low=1, high=p.MAX_PAYLOAD_MB),
+            batch_strategy=reader.choice(p.BATCH_STRATEGY, strategy_default),
+            max_concurrent_transforms=reader.integer(p.MAX_CONCURRENT_TRANSFORMS,
+                                                     concurrency_default, low=1, high=1024),
+            default_accept=default_accept,
+            default_content_type=(env.get(p.DEFAULT_CONTENT_TYPE) or p.JSON).strip().lower(),
+            debug=reader.boolean(p.DEBUG, False),
+            threads=reader.integer(p.THREADS, 1, low=1, high=256),
+            max_hung_threads=reader.integer(p.MAX_HUNG_THREADS, 2, low=1, high=1024),
+            graceful_timeout_s=reader.number(p.GRACEFUL_TIMEOUT, 20.0, low=0.0),
+            heartbeat_timeout_s=reader.number(p.HEARTBEAT_TIMEOUT, 30.0, low=1.0),
+            access_log=reader.boolean(p.ACCESS_LOG, True),
+            log_level=(env.get(p.LOG_LEVEL) or "INFO").strip().upper(),
+        )
+        if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            reader.problem(p.LOG_LEVEL, f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+        if reader.problems:
+            raise ConfigError(reader.problems)
+        return settings
+
+
+class _Reader:
+    """Parses variables and collects every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(ConfigProblem(_ENVIRONMENT, name, message))
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problem(name, f"must be a whole number, got {raw!r}")
+            return default
+        if not low <= value <= high:
+            self.problem(name, f"must be between {low} and {high}, got {value}")
+            return default
+        return value
+
+    def number(self, name: str, default: float, *, low: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problem(name, f"must be a number of seconds, got {raw!r}")
+            return default
+        if not value >= low or value == float("inf"):
+            self.problem(name, f"must be a finite number >= {low}, got {raw!r}")
+            return default
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        self.problem(name, f"must be true or false, got {raw!r}")
+        return default
+
+    def choice(self, name: str, default: str) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        value = raw.upper().replace("-", "_")
+        aliases = {"MULTIRECORD": "MULTI_RECORD", "SINGLERECORD": "SINGLE_RECORD"}
+        value = aliases.get(value, value)
+        if value not in p.BATCH_STRATEGIES:
+            self.problem(name, f"must be MULTI_RECORD or SINGLE_RECORD, got {raw!r}")
+            return default
+        return value
