@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from sagepack.config import IGNORE_FILE_NAME, ModelConfig
+from sagepack.config import IGNORE_FILE_NAME, ModelConfig, Settings
 from sagepack.errors import ArchiveError, UnsafeArchiveError
 from sagepack.files import atomic_path, write_json
 
@@ -175,16 +175,15 @@ def _tarinfo(member: Member, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def _source_date_epoch(value: int | None) -> int:
-    if value is not None:
-        return value
-    raw = os.environ.get("SOURCE_DATE_EPOCH", "")
+def _source_date_epoch(value: int | str | None) -> int:
+    """The members' mtime: the argument, else ``$SOURCE_DATE_EPOCH``, else 0."""
+    raw = str(value) if value is not None else os.environ.get("SOURCE_DATE_EPOCH", "")
     if not raw:
         return 0
     try:
         return int(raw)
     except ValueError:
-        raise ArchiveError(f"SOURCE_DATE_EPOCH must be a whole number of seconds, "
+        raise ArchiveError(f"source date epoch must be a whole number of seconds, "
                            f"got {raw!r}") from None
 
 
@@ -235,7 +234,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pack(model: ModelConfig, dest_dir: Path, *, source_date_epoch: int | None = None,
+def pack(model: ModelConfig, dest_dir: Path, *, source_date_epoch: int | str | None = None,
          threads: int | None = None, progress: bool = True) -> PackResult:
     """Pack ``model``'s folder into ``dest_dir/model.tar.gz`` and write its manifest."""
     from sagepack.progress import byte_progress
@@ -375,3 +374,18 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return dest
+
+
+def package_models(settings: Settings, models: Sequence[ModelConfig], *,
+                   source_date_epoch: int | str | None = None) -> list[PackResult]:
+    """``invoke package``: pack each model into ``dist/<name>/`` and print a summary."""
+    from sagepack.progress import table
+
+    results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=source_date_epoch)
+               for m in models]
+    table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
+          [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",
+            r.sha256[:16]] for m, r in zip(models, results, strict=True)])
+    for r in results:
+        print(f"{r.archive}  (manifest: {r.manifest.name})")
+    return results

@@ -115,7 +115,7 @@ def test_project_table_errors_name_pyproject(tmp_path: Path) -> None:
 
 def test_invalid_toml_is_reported_with_the_file(tmp_path: Path) -> None:
     root = make_project(tmp_path, "name = \n")
-    with pytest.raises(ConfigError, match="sagepack.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"sagepack\.toml: not valid TOML"):
         config.load(root, env={})
 
 

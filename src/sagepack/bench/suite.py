@@ -1,0 +1,30 @@
+"""``invoke bench``: run one or every benchmark; each writes ``<out>/<what>.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sagepack.config import Settings
+from sagepack.errors import SagepackError
+
+BENCHMARKS = ("package", "serve", "build", "transform")
+
+
+def run_benchmarks(settings: Settings, what: str, out: Path, *,
+                   size_mib: int = 1024) -> dict[str, Any]:
+    chosen = BENCHMARKS if what == "all" else (what,)
+    unknown = [w for w in chosen if w not in BENCHMARKS]
+    if unknown:
+        raise SagepackError(f"unknown benchmark {unknown[0]!r}: choose from "
+                            f"{', '.join(BENCHMARKS)} or all")
+    results: dict[str, Any] = {}
+    for name in chosen:
+        target = out / f"{name}.json"
+        if name == "package":
+            from sagepack.bench.package import bench_package
+
+            results[name] = bench_package(target, size_mib=size_mib)
+        else:
+            raise SagepackError(f"benchmark {name!r} is not wired up yet")
+    return results

@@ -1,0 +1,77 @@
+"""sagepack's tasks: thin wrappers that parse flags and call ``sagepack`` functions.
+
+Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for each one's flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn sagepack's errors into a clean message and exit code 1 (no traceback)."""
+    from sagepack.errors import SagepackError
+
+    try:
+        yield
+    except SagepackError as exc:
+        raise Exit(f"error: {exc}", code=1) from exc
+
+
+def _settings(**overrides: str | None):  # type: ignore[no-untyped-def]
+    from sagepack import config
+
+    return config.load(ROOT, **overrides)
+
+
+@task(help={"model": "regenerate only this example (default: iris)"})
+def example(c: Context, model: str = "iris") -> None:
+    """Regenerate the bundled example model (ONNX, labels, samples, expected answers)."""
+    from sagepack.example import generate
+
+    with _user_errors():
+        for path in generate(ROOT / "artifacts" / model):
+            print(path.relative_to(ROOT))
+
+
+@task(help={"model": "pack only this model (default: every model under artifacts/)",
+            "source-date-epoch": "timestamp for every member (default: $SOURCE_DATE_EPOCH or 0)"})
+def package(c: Context, model: str | None = None,
+            source_date_epoch: str | None = None) -> None:
+    """Pack each model folder into a deterministic dist/<model>/model.tar.gz + manifest."""
+    from sagepack.archive import package_models
+
+    with _user_errors():
+        settings = _settings()
+        package_models(settings, settings.select(model), source_date_epoch=source_date_epoch)
+
+
+@task(help={"only": "run one gate: ruff, mypy or pytest",
+            "pytest-args": "extra arguments for pytest, e.g. \"-m 'not docker' -x\""})
+def check(c: Context, only: str | None = None, pytest_args: str = "") -> None:
+    """The project's own quality gates: ruff, mypy, then the whole pytest suite."""
+    import shlex
+
+    from sagepack.quality import run_checks
+
+    with _user_errors():
+        run_checks(ROOT, only=only, pytest_args=shlex.split(pytest_args))
+
+
+@task(help={"what": "package, serve, build, transform, or all",
+            "out": "folder for the JSON reports (default: dist/bench)",
+            "size-mib": "size of the generated model folder for --what package"})
+def bench(c: Context, what: str = "all", out: str = "dist/bench",
+          size_mib: int = 1024) -> None:
+    """Benchmarks against a baseline measured in the same run; JSON reports in dist/bench."""
+    from sagepack.bench.suite import run_benchmarks
+
+    with _user_errors():
+        run_benchmarks(_settings(), what, ROOT / out, size_mib=size_mib)
