@@ -43,10 +43,11 @@ class Batch:
 
 def _too_large(source: Path, index: int, size: int, limit: int, split_type: str) -> RecordTooLarge:
     what = "the whole file (SplitType None)" if split_type == "None" else f"record {index + 1}"
-    return RecordTooLarge(
-        f"{source}: {what} is {size:,} bytes, larger than MaxPayloadInMB "
-        f"{limit // (1024 * 1024)} ({limit:,} bytes); a record is never split"
-    )
+    mb = 1024 * 1024
+    bound = (f"MaxPayloadInMB {limit // mb} ({limit:,} bytes)" if limit % mb == 0
+             else f"the payload limit of {limit:,} bytes")
+    return RecordTooLarge(f"{source}: {what} is {size:,} bytes, larger than {bound}; "
+                          "a record is never split")
 
 
 def pack(
@@ -78,6 +79,8 @@ def pack(
         else:
             unit = record.framed
         if limit is not None and len(unit) > limit:
+            if pending:
+                yield Batch(first, len(pending), b"".join(pending), source_bytes, tuple(inputs))
             raise _too_large(source, index, len(unit), limit, split_type)
         if strategy == "SingleRecord":
             yield Batch(index, 1, unit, len(record.framed), (record.data,) if keep_inputs else ())

@@ -176,9 +176,9 @@ class _Runner:
                     while len(pending) > self.window:
                         self._complete(pending.popleft())
         except TransformError as exc:
-            run.fail(_prefixed(run, str(exc)))
+            run.fail(str(exc).removeprefix(f"{run.path}: "))
         except OSError as exc:
-            run.fail(f"{run.relative}: cannot read: {exc}")
+            run.fail(f"cannot read: {exc}")
 
     def _complete(self, entry: _Entry) -> None:
         run, batch, fut = entry
@@ -197,7 +197,7 @@ class _Runner:
             self._write(run, batch, body)
         except TransformError as exc:
             status = getattr(exc, "status", None)
-            run.fail(f"{run.relative}: {batch.describe()}: {exc}", status)
+            run.fail(f"{batch.describe()}: {exc}", status)
             return
         run.records += batch.count
         run.input_bytes += batch.source_bytes
@@ -215,10 +215,6 @@ class _Runner:
         run.write(body)
         if line and not body.endswith(b"\n"):
             run.write(b"\n")
-
-
-def _prefixed(run: _FileRun, message: str) -> str:
-    return message if message.startswith(str(run.path)) else f"{run.relative}: {message}"
 
 
 def run_transform(job: TransformJob, endpoint: str, *, progress: bool = True,

@@ -25,7 +25,7 @@ class FileResult:
     input_bytes: int
     requests: int
     seconds: float
-    error: str | None = None
+    error: str | None = None  # what failed, e.g. "record 2: HTTP 422: ..." (file not named)
     status: int | None = None  # HTTP status of the failed invocation, when there was one
 
     @property
