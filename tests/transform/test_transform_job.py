@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeContainer, Reply
+from transform_helpers import FakeContainer, Reply
 
 from sagepack.errors import TransformError
 from sagepack.transform import TransformJob, run_transform
