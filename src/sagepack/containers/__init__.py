@@ -1,0 +1,8 @@
+"""Running inference images as SageMaker does, on the builder's machine (Docker SDK)."""
+
+from sagepack.containers.contract import container_env
+from sagepack.containers.runner import ExecResult, RunningContainer, serving_container
+from sagepack.containers.transform import run_transform_job
+
+__all__ = ["ExecResult", "RunningContainer", "container_env", "run_transform_job",
+           "serving_container"]

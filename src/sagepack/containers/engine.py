@@ -1,0 +1,39 @@
+"""Small helpers over the Docker SDK shared by the container modules."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+from docker.errors import APIError, NotFound
+
+from sagepack.containers.contract import RUN_LABEL
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(5)
+
+
+def remove_run(client: Any, run_id: str) -> list[str]:
+    """Remove every container and network labelled with ``run_id``; returns what went."""
+    removed: list[str] = []
+    selector = {"label": f"{RUN_LABEL}={run_id}"}
+    for container in client.containers.list(all=True, filters=selector):
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)
+            removed.append(f"container {container.name}")
+    for network in client.networks.list(filters=selector):
+        with contextlib.suppress(NotFound):
+            network.reload()
+            for attached in network.containers:
+                with contextlib.suppress(NotFound, APIError):
+                    network.disconnect(attached, force=True)
+            network.remove()
+            removed.append(f"network {network.name}")
+    return removed
+
+
+def image_labels(client: Any, image: str) -> dict[str, str]:
+    labels = client.images.get(image).attrs.get("Config", {}).get("Labels") or {}
+    return dict(labels)

@@ -1,0 +1,58 @@
+"""The folder mounted at /opt/ml/model: the packaged archive, safely extracted."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from sagepack.archive import ARCHIVE_NAME, safe_extract
+from sagepack.config import ModelConfig, Settings
+from sagepack.containers.labels import artifact_mode
+from sagepack.errors import ArchiveError
+
+
+def archive_path(settings: Settings, model: ModelConfig) -> Path:
+    return settings.project.dist_for(model.name) / ARCHIVE_NAME
+
+
+def _readable(root: Path) -> None:
+    """Let any user in the container read the model (images may not run as root)."""
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        base.chmod(base.stat().st_mode | 0o555)
+        for name in files:
+            path = base / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o444)
+        del dirs  # walked by os.walk
+
+
+@contextlib.contextmanager
+def model_directory(settings: Settings, model: ModelConfig, *,
+                    labels: Mapping[str, str] | None = None,
+                    archive: Path | None = None) -> Iterator[Path | None]:
+    """Yield the extracted model folder (``None`` for images with the model baked in).
+
+    The archive ``invoke package`` wrote (``dist/<model>/model.tar.gz``) is extracted with
+    sagepack's safe extraction into a temporary folder, removed afterwards.
+    """
+    if artifact_mode(labels, model.artifact_mode) == "baked":
+        yield None
+        return
+    archive = archive or archive_path(settings, model)
+    if not archive.is_file():
+        raise ArchiveError(f"{archive} does not exist: run `invoke package --model "
+                           f"{model.name}` first (the image loads its model from it)", archive)
+    scratch = Path(tempfile.mkdtemp(prefix=f"sagepack-{model.name}-"))
+    try:
+        target = scratch / "model"
+        safe_extract(archive, target, max_bytes=settings.project.max_archive_bytes,
+                     max_members=settings.project.max_archive_members)
+        _readable(target)
+        yield target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

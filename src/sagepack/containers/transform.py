@@ -1,0 +1,55 @@
+"""``invoke transform``: a batch transform job against the model's image, run as SageMaker
+runs it (no network, model at /opt/ml/model, ``SAGEMAKER_BATCH=true``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sagepack.config import ModelConfig, Settings, Variant
+from sagepack.containers.contract import DEFAULT_DEADLINE_S, container_env
+from sagepack.containers.engine import image_labels
+from sagepack.containers.gpu import host_has_gpu
+from sagepack.containers.images import image_tag, local_image
+from sagepack.containers.model_dir import model_directory
+from sagepack.containers.runner import serving_container
+from sagepack.progress import say
+from sagepack.transform import TransformJob, TransformReport, run_transform
+from sagepack.transform.params import normalize_strategy
+
+
+def batch_env(job: TransformJob) -> dict[str, str]:
+    """The variables SageMaker sets for a transform job (only those the job sets)."""
+    env = {"SAGEMAKER_BATCH": "true"}
+    if job.max_payload_mb is not None:
+        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(job.max_payload_mb)
+    if job.strategy is not None:
+        strategy = normalize_strategy(job.strategy, "--strategy")
+        env["SAGEMAKER_BATCH_STRATEGY"] = {"MultiRecord": "MULTI_RECORD",
+                                           "SingleRecord": "SINGLE_RECORD"}[strategy]
+    if job.max_concurrent:
+        env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = str(job.max_concurrent)
+    return env
+
+
+def run_transform_job(settings: Settings, model: ModelConfig, variant: Variant,
+                      job: TransformJob, *, deadline_s: float = DEFAULT_DEADLINE_S,
+                      env: Mapping[str, str] = {}, progress: bool = True) -> TransformReport:
+    """Start ``model``'s ``variant`` image without network, run ``job``, clean up.
+
+    Failed files are in the report (``report.raise_for_failures()``); a container that
+    does not come up raises :class:`ContainerError` with its diagnosis.
+    """
+    from sagepack.images.docker_client import docker_client
+
+    client = docker_client()
+    tag = image_tag(settings, model, variant)
+    local_image(client, settings, model, variant)
+    gpu = variant.gpu and host_has_gpu(client)
+    environment = container_env(model, variant, {**batch_env(job), **env})
+    with model_directory(settings, model, labels=image_labels(client, tag)) as model_dir, \
+            serving_container(client, tag, model_dir=model_dir, no_network=True,
+                              env=environment, deadline_s=deadline_s, gpu=gpu) as running:
+        if progress:
+            say(f"{tag} ready in {running.time_to_ready or 0:.1f} s "
+                f"(no network{', GPU' if gpu else ''}); running the transform job")
+        return run_transform(job, running.url, progress=progress)
