@@ -1,0 +1,237 @@
+"""``invoke build``: a model's config -> a SageMaker-ready image per variant.
+
+For one variant: make sure the base image exists (building a local base first), check the
+lock, fill the wheelhouse on the host, assemble the build context (in baked mode, with the
+model's packed archive split into code and weights), build with the network disabled,
+tag, check the image, and write the report. A failed check untags the image and raises.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, ImageNotFound
+
+import sagepack
+from sagepack.config import ModelConfig, Settings, Variant
+from sagepack.errors import ImageCheckFailed, ImageError, LockError
+from sagepack.images import checks as image_checks
+from sagepack.images.base import ensure_base
+from sagepack.images.context import (
+    BuildContext,
+    add_model,
+    add_serving_runtime,
+    add_wheelhouse,
+    image_env,
+    library_dirs,
+    render_dockerfile,
+)
+from sagepack.images.display import BuildDisplay
+from sagepack.images.docker_client import docker_client
+from sagepack.images.engine import Display, run_build
+from sagepack.images.environment import BuildEnvironment
+from sagepack.images.lock import lock_sha256, normalise, read_lock
+from sagepack.images.report import make_report, print_report, write_report
+from sagepack.images.source import SourceInfo, source_info
+from sagepack.images.wheelhouse import ensure_wheelhouse
+from sagepack.progress import say
+
+DOCKERFILE = Path("containers/Dockerfile")
+SERVE = Path("containers/serve")
+BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    model: str
+    variant: str
+    tags: tuple[str, ...]
+    image_id: str
+    size: int
+    report_path: Path
+    seconds: float
+    cache_hits: int
+    steps: int
+    report: dict[str, Any]
+
+
+def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,
+               source: SourceInfo | None = None) -> tuple[str, ...]:
+    """``<repository>:<version>-<variant>`` and ``<repository>:<git short sha>-<variant>``."""
+    name = variant if isinstance(variant, str) else variant.name
+    repository = settings.project.repository_for(model.name)
+    info = source or source_info(settings.project.root)
+    tags = [f"{repository}:{model.version}-{name}"]
+    if info.short:
+        tags.append(f"{repository}:{info.short}-{name}")
+    return tuple(tags)
+
+
+def _rfc3339(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def image_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
+                 source: SourceInfo, created: int, base: str, lock_digest: str,
+                 archive_sha256: str | None) -> dict[str, str]:
+    labels = {
+        "org.opencontainers.image.title": model.name,
+        "org.opencontainers.image.description": model.description,
+        "org.opencontainers.image.version": model.version,
+        "org.opencontainers.image.revision": source.revision or "unknown",
+        "org.opencontainers.image.source": settings.project.source_url or source.remote
+        or "unknown",
+        "org.opencontainers.image.created": _rfc3339(created),
+        "org.opencontainers.image.base.name": base,
+        BIND_TO_PORT_LABEL: "true",
+        "sagepack.model": model.name,
+        "sagepack.model.version": model.version,
+        "sagepack.variant": variant.name,
+        "sagepack.artifact-mode": model.artifact_mode,
+        "sagepack.lock.sha256": lock_digest,
+        "sagepack.version": sagepack.__version__,
+    }
+    if archive_sha256:
+        labels["sagepack.archive.sha256"] = archive_sha256
+    return labels
+
+
+def check_lock_covers(variant: Variant, serving_in: Path) -> None:
+    """Every project named in the ``.in`` files is in the lock, or the lock is stale."""
+    locked = {r.key for r in read_lock(variant.requirements)}
+    for source in (serving_in, variant.requirements_in):
+        for raw in source.read_text(encoding="utf-8").splitlines():
+            line = raw.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):
+                continue
+            name = normalise(line.split("[")[0].split(";")[0].strip()
+                             .split("=")[0].split("<")[0].split(">")[0].split("~")[0]
+                             .split("!")[0].strip())
+            if name not in locked:
+                raise LockError(f"{variant.requirements} is stale: {name} (from {source}) "
+                                "is not in it; run `invoke lock`")
+
+
+def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
+          no_cache: bool = False, verbose: bool = False,
+          client: docker.DockerClient | None = None, env: BuildEnvironment | None = None,
+          artifact_mode: str | None = None, display: Display | None = None,
+          log: Callable[[str], None] = say) -> BuildResult:
+    """Build, tag, check and report the image of ``model``'s ``variant``."""
+    started = time.monotonic()
+    var = model.variant(variant) if isinstance(variant, str) else variant
+    mode = artifact_mode or model.artifact_mode
+    if mode != model.artifact_mode:
+        from dataclasses import replace
+
+        model = replace(model, artifact_mode=mode)
+    engine_client = client or docker_client()
+    environment = env or BuildEnvironment.from_environ()
+    root = settings.project.root
+    source = source_info(root)
+    tags = image_tags(settings, model, var, source)
+
+    try:
+        engine_client.images.get(var.base_image)
+    except ImageNotFound:
+        log(f"base image {var.base_image} is missing: building it first")
+    ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror, log=log)
+
+    check_lock_covers(var, root / "containers/requirements/serving.in")
+    wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log)
+    lock_digest = lock_sha256(var.requirements)
+
+    created = environment.source_date_epoch or source.commit_time or int(time.time())
+    ctx = BuildContext()
+    template = (root / DOCKERFILE).read_text(encoding="utf-8")
+    env_vars = image_env(model, var, library_dirs(wheelhouse) if var.gpu else ())
+    ctx.add_bytes("Dockerfile", render_dockerfile(template, env_vars).encode("utf-8"))
+    add_wheelhouse(ctx, wheelhouse, var.requirements)
+    add_serving_runtime(ctx, Path(sagepack.__file__).parent, root / SERVE)
+
+    archive_sha256: str | None = None
+    with tempfile.TemporaryDirectory(prefix="sagepack-context-") as work:
+        if mode == "baked":
+            from sagepack import archive
+
+            packed = archive.pack(model, settings.project.dist_for(model.name),
+                                  source_date_epoch=environment.source_date_epoch,
+                                  progress=False)
+            archive_sha256 = packed.sha256
+            extracted = archive.safe_extract(packed.archive, Path(work) / "model")
+            add_model(ctx, extracted)
+        labels = image_labels(settings, model, var, source=source, created=created,
+                              base=var.base_image, lock_digest=lock_digest,
+                              archive_sha256=archive_sha256)
+        context_tar = Path(work) / "context.tar"
+        ctx.write(context_tar, mtime=created)
+        engine = run_build(engine_client, context_tar, tag=tags[0],
+                           target="baked" if mode == "baked" else "runtime",
+                           buildargs={"BASE_IMAGE": var.base_image}, labels=labels,
+                           no_cache=no_cache,
+                           display=display or BuildDisplay(verbose=verbose))
+    image = engine_client.images.get(engine.image_id)
+    for tag in tags[1:]:
+        repository, _, name = tag.rpartition(":")
+        image.tag(repository, name)
+
+    results = image_checks.run_checks(engine_client, engine.image_id, gpu=var.gpu)
+    size = int(image.attrs.get("Size") or 0)
+    limit = var.max_image_size_mb
+    if limit is not None:
+        results.append(image_checks.CheckResult(
+            "max-image-size", size <= limit * 1_000_000,
+            f"{size / 1e6:.0f} MB against a limit of {limit} MB (variants.{var.name}."
+            "max_image_size_mb)"))
+    seconds = time.monotonic() - started
+    report = make_report(engine_client, model=model.name, variant=var.name,
+                         image_id=engine.image_id, tags=tags, engine=engine, seconds=seconds,
+                         checks=results, labels=labels,
+                         extra={"artifact_mode": mode, "base_image": var.base_image,
+                                "lock": str(var.requirements.relative_to(root))
+                                if var.requirements.is_relative_to(root)
+                                else str(var.requirements),
+                                "wheelhouse": str(wheelhouse.path),
+                                "wheelhouse_size": wheelhouse.size,
+                                "environment": env_vars})
+    report_path = write_report(
+        settings.project.dist_for(model.name) / f"build-{var.name}.json", report)
+    print_report(report)
+    try:
+        image_checks.enforce(results, tags[0])
+    except ImageCheckFailed:
+        _untag(engine_client, tags)
+        raise
+    return BuildResult(model=model.name, variant=var.name, tags=tags,
+                       image_id=engine.image_id, size=size, report_path=report_path,
+                       seconds=seconds, cache_hits=engine.cache_hits,
+                       steps=len(engine.steps), report=report)
+
+
+def _untag(client: docker.DockerClient, tags: tuple[str, ...]) -> None:
+    """Remove the tags of a failed image, keeping its layers for the build cache."""
+    for tag in tags:
+        try:
+            client.images.remove(tag, noprune=True)
+        except (APIError, ImageNotFound) as exc:
+            raise ImageError(f"could not untag {tag} after a failed check: {exc}") from exc
+
+
+def build_all(settings: Settings, *, model: str | None = None, variant: str = "all",
+              no_cache: bool = False, verbose: bool = False,
+              client: docker.DockerClient | None = None) -> list[BuildResult]:
+    """Build every selected model's selected variants (``variant="all"`` for each)."""
+    engine_client = client or docker_client()
+    results: list[BuildResult] = []
+    for config in settings.select(model):
+        names = sorted(config.variants) if variant == "all" else [variant]
+        for name in names:
+            results.append(build(settings, config, name, no_cache=no_cache, verbose=verbose,
+                                 client=engine_client))
+    return results

@@ -1,0 +1,147 @@
+"""Locking a variant's requirements with hashes for the image's platform, not the host's.
+
+``containers/requirements/serving.in`` (the serving runtime's dependencies) and the
+variant's ``.in`` are resolved together by ``uv pip compile`` for CPython 3.11 on manylinux
+x86_64, wheels only, with every hash. uv runs in the project root with relative paths, so
+the lock names no host path and is the same on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagepack.config import ModelConfig, Variant
+from sagepack.errors import LockError
+from sagepack.files import atomic_path
+
+PYTHON_VERSION = "3.11"
+UV_PLATFORM = "x86_64-manylinux_2_28"
+SERVING_IN = Path("containers/requirements/serving.in")
+LOCK_COMMAND = "invoke lock"
+
+_REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class LockedRequirement:
+    """One ``name==version`` line of a lock with its allowed sha256 hashes."""
+
+    name: str
+    version: str
+    hashes: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        return normalise(self.name)
+
+
+def normalise(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project_root_of(model: ModelConfig) -> Path:
+    """The nearest folder above the model holding ``pyproject.toml``."""
+    for parent in model.root.parents:
+        if (parent / "pyproject.toml").is_file():
+            return parent
+    raise LockError(f"no pyproject.toml above {model.root}: cannot find {SERVING_IN}")
+
+
+def _uv() -> list[str]:
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "uv"]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def lock(model: ModelConfig, variant: Variant | str, *,
+         project_root: Path | None = None, upgrade: bool = False) -> Path:
+    """Resolve ``serving.in`` + the variant's ``.in`` into its hashed lock; return its path.
+
+    Versions already pinned in an existing lock are kept unless ``upgrade``.
+    """
+    var = model.variant(variant) if isinstance(variant, str) else variant
+    root = project_root or project_root_of(model)
+    serving_in = root / SERVING_IN
+    for source in (serving_in, var.requirements_in):
+        if not source.is_file():
+            raise LockError(f"requirements file not found: {source}")
+    dest = var.requirements
+    with atomic_path(dest) as tmp:
+        if dest.is_file() and not upgrade:
+            shutil.copyfile(dest, tmp)  # uv keeps the versions the output file pins
+        argv = [*_uv(), "pip", "compile", "--quiet", "--generate-hashes",
+                "--python-version", PYTHON_VERSION, "--python-platform", UV_PLATFORM,
+                "--only-binary", ":all:", "--custom-compile-command",
+                f"{LOCK_COMMAND} --model {model.name}",
+                "--output-file", str(tmp),
+                _relative(serving_in, root), _relative(var.requirements_in, root)]
+        if upgrade:
+            argv.append("--upgrade")
+        proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise LockError(f"locking {_relative(var.requirements_in, root)} failed:\n"
+                            f"{(proc.stderr or proc.stdout).strip()}")
+    return dest
+
+
+def read_lock(path: Path) -> list[LockedRequirement]:
+    """Parse a hashed lock; every requirement must be pinned with ``==`` and hashed."""
+    if not path.is_file():
+        raise LockError(f"lock file not found: {path} (run `{LOCK_COMMAND}`)")
+    requirements: list[LockedRequirement] = []
+    logical = _logical_lines(path.read_text(encoding="utf-8").splitlines())
+    for number, line in logical:
+        match = _REQ.match(line)
+        if match is None:
+            raise LockError(f"{path}:{number}: expected 'name==version --hash=...', "
+                            f"got {line.split()[0]!r}")
+        hashes = frozenset(_HASH.findall(line))
+        if not hashes:
+            raise LockError(f"{path}:{number}: {match.group(1)} has no --hash")
+        requirements.append(LockedRequirement(match.group(1), match.group(3), hashes))
+    return requirements
+
+
+def _logical_lines(lines: Sequence[str]) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    current = ""
+    start = 0
+    for number, raw in enumerate(lines, 1):
+        text = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
+        text = text.strip()
+        if not current:
+            start = number
+        if text.endswith("\\"):
+            current += text[:-1] + " "
+            continue
+        current += text
+        if current.strip() and not current.lstrip().startswith("-"):
+            out.append((start, current.strip()))
+        current = ""
+    if current.strip():
+        out.append((start, current.strip()))
+    return out
+
+
+def lock_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,114 @@
+"""The build report of one image: a table on the host and ``dist/<name>/build-<variant>.json``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from sagepack.files import write_json
+from sagepack.images.checks import CheckResult
+from sagepack.images.engine import EngineResult
+from sagepack.progress import console
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _creates_layer(created_by: str, size: int) -> bool:
+    if size > 0:
+        return True
+    nop = "#(nop) "
+    if nop not in created_by:
+        return True
+    instruction = created_by.split(nop, 1)[1].strip().split(" ", 1)[0].upper()
+    return instruction in ("COPY", "ADD")
+
+
+_DIGEST = re.compile(r"\b(dir|file|multi):[0-9a-f]{64}")
+
+
+def _instruction(created_by: str) -> str:
+    text = _DIGEST.sub(r"\1", " ".join(created_by.split()))
+    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c "):
+        if text.startswith(prefix):
+            rest = text[len(prefix):]
+            return rest if prefix.endswith("#(nop) ") else f"RUN {rest}"
+    return text
+
+
+def layers(client: docker.DockerClient, image_id: str) -> list[dict[str, Any]]:
+    """The image's layers, base first: instruction and size."""
+    out: list[dict[str, Any]] = []
+    for entry in reversed(client.api.history(image_id)):
+        created_by = str(entry.get("CreatedBy") or "")
+        size = int(entry.get("Size") or 0)
+        if _creates_layer(created_by, size):
+            out.append({"instruction": _instruction(created_by) or "(imported base)",
+                        "size": size})
+    return out
+
+
+def make_report(client: docker.DockerClient, *, model: str, variant: str, image_id: str,
+                tags: Sequence[str], engine: EngineResult, seconds: float,
+                checks: Sequence[CheckResult], labels: Mapping[str, str],
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    attrs = client.api.inspect_image(image_id)
+    return {
+        "model": model,
+        "variant": variant,
+        "image_id": image_id,
+        "tags": list(tags),
+        "size": int(attrs.get("Size") or 0),
+        "architecture": attrs.get("Architecture"),
+        "os": attrs.get("Os"),
+        "manifest": "docker image manifest v2 schema 2 (classic builder, no attestations)",
+        "layers": layers(client, image_id),
+        "build_seconds": round(seconds, 2),
+        "engine_seconds": round(engine.seconds, 2),
+        "steps": len(engine.steps),
+        "cache_hits": engine.cache_hits,
+        "step_log": [{"step": s.number, "instruction": s.instruction, "cached": s.cached,
+                      "seconds": round(s.seconds, 2)} for s in engine.steps],
+        "checks": [c.as_dict() for c in checks],
+        "labels": dict(labels),
+        **dict(extra or {}),
+    }
+
+
+def write_report(path: Path, report: Mapping[str, Any]) -> Path:
+    write_json(path, dict(report))
+    return path
+
+
+def print_report(report: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{report['model']} / {report['variant']}", title_justify="left",
+                  show_header=True)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("tags", "\n".join(report["tags"]))
+    table.add_row("image", str(report["image_id"])[:19])
+    table.add_row("size", _human(report["size"]))
+    table.add_row("build time", f"{report['build_seconds']:.1f} s")
+    table.add_row("cache hits", f"{report['cache_hits']}/{report['steps']} steps")
+    table.add_row("checks", ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}"
+                                      for c in report["checks"]))
+    layer_table = Table(show_header=True, box=None, pad_edge=False)
+    layer_table.add_column("layer")
+    layer_table.add_column("size", justify="right")
+    for layer in report["layers"]:
+        text = layer["instruction"]
+        layer_table.add_row(text if len(text) <= 70 else text[:69] + "…",
+                            _human(layer["size"]))
+    table.add_row("layers", layer_table)
+    console().print(table)

@@ -1,0 +1,206 @@
+"""The wheelhouse: a lock's wheels downloaded on the host, cached by the lock's hash.
+
+``<cache>/<sha256 of the lock>/`` holds exactly one wheel per locked requirement, each for
+CPython 3.11 on manylinux x86_64 and each with a sha256 the lock lists; ``manifest.json``
+records them. The image build installs only from there, with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagepack.errors import LockError
+from sagepack.files import write_json
+from sagepack.images.lock import LockedRequirement, lock_sha256, normalise, read_lock
+
+PYTHON_VERSION = "3.11"
+# The image's glibc (bookworm: 2.36) runs any manylinux_2_x wheel with x <= 36; the lock
+# is resolved for manylinux_2_28, so these are the tags a locked wheel may carry.
+MAX_GLIBC_MINOR = 28
+PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(MAX_GLIBC_MINOR, 4, -1)),
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
+)
+PYTHON_TAGS = ("cp311", "py3", "py311", "py2.py3", "cp310", "cp39", "cp38", "cp37",
+               "cp36", "cp32")
+MANIFEST = "manifest.json"
+CHUNK = 4 * 1024 * 1024
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Wheel:
+    filename: str
+    name: str
+    version: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """A verified folder of wheels for one lock."""
+
+    path: Path
+    lock: Path
+    lock_sha256: str
+    wheels: tuple[Wheel, ...]
+    downloaded: bool
+
+    @property
+    def size(self) -> int:
+        return sum(w.size for w in self.wheels)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_wheel_name(filename: str) -> tuple[str, str, list[str], list[str], list[str]]:
+    """(name, version, python tags, abi tags, platform tags) of a wheel file name."""
+    stem = filename[:-len(".whl")] if filename.endswith(".whl") else filename
+    parts = stem.split("-")
+    if len(parts) not in (5, 6):
+        raise LockError(f"not a wheel file name: {filename}")
+    name, version = parts[0], parts[1]
+    python, abi, platform = parts[-3], parts[-2], parts[-1]
+    return name, version, python.split("."), abi.split("."), platform.split(".")
+
+
+def wheel_fits_image(filename: str) -> bool:
+    """Whether a wheel installs on the image: CPython 3.11, manylinux x86_64 (or pure)."""
+    _, _, pythons, abis, platforms = parse_wheel_name(filename)
+    py_ok = any(p in PYTHON_TAGS for p in pythons)
+    abi_ok = any(a in ("cp311", "abi3", "none") for a in abis)
+    plat_ok = any(p == "any" or p in PLATFORMS for p in platforms)
+    return py_ok and abi_ok and plat_ok
+
+
+def _same_version(a: str, b: str) -> bool:
+    return a.replace("_", "-").lower() == b.replace("_", "-").lower()
+
+
+def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
+           *, rehash: bool = True) -> tuple[Wheel, ...]:
+    """Check ``folder`` holds exactly the lock's wheels; raise :class:`LockError` naming
+    the package that does not match."""
+    by_key: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("*.whl")):
+        name = parse_wheel_name(path.name)[0]
+        by_key.setdefault(normalise(name), []).append(path)
+    wanted = {r.key for r in requirements}
+    extra = sorted(set(by_key) - wanted)
+    if extra:
+        raise LockError(f"wheelhouse {folder} does not match {lock}: wheels for "
+                        f"{', '.join(extra)} are not in the lock")
+    recorded = _read_manifest(folder) if not rehash else {}
+    wheels: list[Wheel] = []
+    for req in requirements:
+        candidates = [p for p in by_key.get(req.key, [])
+                      if _same_version(parse_wheel_name(p.name)[1], req.version)]
+        if not candidates:
+            raise LockError(f"{req.name}=={req.version}: no wheel in the wheelhouse {folder} "
+                            f"(lock {lock}); none for CPython {PYTHON_VERSION} manylinux "
+                            "x86_64?")
+        if len(candidates) > 1:
+            raise LockError(f"{req.name}=={req.version}: several wheels in {folder}: "
+                            f"{', '.join(p.name for p in candidates)}")
+        path = candidates[0]
+        if not wheel_fits_image(path.name):
+            raise LockError(f"{req.name}=={req.version}: wheel {path.name} does not fit "
+                            f"CPython {PYTHON_VERSION} on manylinux x86_64")
+        digest = recorded.get(path.name) or file_sha256(path)
+        if digest not in req.hashes:
+            raise LockError(f"{req.name}=={req.version}: wheel {path.name} has sha256 "
+                            f"{digest}, which {lock} does not list")
+        wheels.append(Wheel(path.name, req.name, req.version, digest, path.stat().st_size))
+    return tuple(wheels)
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    import json
+
+    file = folder / MANIFEST
+    if not file.is_file():
+        return {}
+    data = json.loads(file.read_text(encoding="utf-8"))
+    return {w["filename"]: w["sha256"] for w in data.get("wheels", [])}
+
+
+def _pip_download(lock: Path, dest: Path) -> None:
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+            "--only-binary=:all:", "--no-deps", "--require-hashes",
+            "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311",
+            *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
+            "-r", str(lock), "-d", str(dest)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return
+    output = proc.stdout + proc.stderr
+    culprits = _culprits(output)
+    tail = "\n".join(line for line in output.strip().splitlines()
+                     if not line.startswith("WARNING: Location"))[-2000:]
+    what = ", ".join(culprits) if culprits else "see pip's output"
+    raise LockError(f"downloading the wheels of {lock} failed ({what}):\n{tail}")
+
+
+def _culprits(output: str) -> list[str]:
+    found: list[str] = []
+    patterns = (
+        r"No matching distribution found for (\S+)",
+        r"^\s+(\S+==\S+) from ",  # hash mismatch lines
+        r"Could not find a version that satisfies the requirement (\S+)",
+    )
+    for pattern in patterns:
+        for match in re.finditer(pattern, output, re.MULTILINE):
+            if match.group(1) not in found:
+                found.append(match.group(1))
+    if "DO NOT MATCH THE HASHES" in output:
+        found = [f"hash mismatch: {c}" for c in found] or ["hash mismatch"]
+    return found
+
+
+def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet) -> Wheelhouse:
+    """The verified wheelhouse of ``lock`` under ``cache_dir``, downloading it if needed."""
+    requirements = read_lock(lock)
+    key = lock_sha256(lock)
+    folder = cache_dir / key
+    if (folder / MANIFEST).is_file():
+        wheels = verify(folder, requirements, lock, rehash=False)
+        return Wheelhouse(folder, lock, key, wheels, downloaded=False)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log(f"downloading {len(requirements)} locked wheels of {lock.name} into {folder}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir))
+    try:
+        _pip_download(lock, staging)
+        wheels = verify(staging, requirements, lock, rehash=True)
+        write_json(staging / MANIFEST, {
+            "lock": lock.name, "lock_sha256": key,
+            "wheels": [{"filename": w.filename, "name": w.name, "version": w.version,
+                        "sha256": w.sha256, "size": w.size} for w in wheels],
+        })
+        if folder.exists():  # a concurrent download finished first
+            shutil.rmtree(staging)
+        else:
+            staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Wheelhouse(folder, lock, key, wheels, downloaded=True)
