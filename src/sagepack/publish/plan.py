@@ -1,0 +1,215 @@
+"""What a publish will do, worked out from configuration and local files only.
+
+Making a plan touches nothing remote: it reads the configuration, asks the local Docker
+engine for the images' ids and hashes the archives. ``--dry-run`` prints it and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sagepack.config import ModelConfig, ProjectConfig, Settings
+from sagepack.errors import PublishError
+from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
+
+ARCHIVE_NAME = "model.tar.gz"
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "publish.json"
+ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+                      r"(?:\.cn)?$")
+SHA_TAG = "^[0-9a-f]{{7,40}}-{variant}$"
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    """One local tag to push: ``<repository>:<tag>`` becomes ``<registry>/<repository>:<tag>``."""
+
+    model: str
+    variant: str
+    repository: str
+    tag: str
+    image_id: str
+
+    @property
+    def local_ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    def remote_ref(self, registry: str) -> str:
+        return f"{registry}/{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class ArchiveTarget:
+    """One ``model.tar.gz`` and where it goes in S3."""
+
+    model: str
+    version: str
+    path: Path
+    digest: FileDigest
+    bucket: str
+    key: str
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class PackageTarget:
+    """One SageMaker model package: a variant's image with its model's archive."""
+
+    model: ModelConfig
+    variant: str
+    name: str
+    group: str | None
+    validation_prefix: str  # S3 key prefix for the validation transform's input/output
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """Everything a publish will do, before it does any of it."""
+
+    region: str
+    account_id: str | None
+    registry: str | None
+    bucket: str
+    kms_key_id: str | None
+    tag_mutability: str
+    images: tuple[ImageTarget, ...]
+    archives: tuple[ArchiveTarget, ...]
+    packages: tuple[PackageTarget, ...]
+    dist: dict[str, Path]
+
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.repository for i in self.images))
+
+    def registry_label(self) -> str:
+        if self.registry:
+            return self.registry
+        account = self.account_id or "<account>"
+        return f"{account}.dkr.ecr.{self.region}.amazonaws.com"
+
+
+def archive_key(project: ProjectConfig, model: ModelConfig) -> str:
+    """``<prefix>/<model>/<version>/model.tar.gz``."""
+    parts = [project.s3_prefix, model.name, model.version, ARCHIVE_NAME]
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+def default_registry(project: ProjectConfig, account_id: str | None) -> str | None:
+    """The registry host: the configured override, else the account's ECR host."""
+    if project.registry:
+        return project.registry
+    if account_id:
+        return f"{account_id}.dkr.ecr.{project.region}.amazonaws.com"
+    return None
+
+
+def package_name(model: ModelConfig, variant: str) -> str:
+    """A model package name SageMaker accepts: letters, digits and hyphens."""
+    raw = f"{model.name}-{model.version}-{variant}"
+    return re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-")[:63]
+
+
+def _archive_digest(model: ModelConfig, dist: Path, upload: UploadSettings,
+                    problems: list[str]) -> tuple[Path, FileDigest] | None:
+    archive = dist / ARCHIVE_NAME
+    manifest = dist / MANIFEST_NAME
+    if not archive.is_file():
+        problems.append(f"{archive}: archive of {model.name} not found "
+                        f"(run: invoke package --model {model.name})")
+        return None
+    recorded: dict[str, Any] = {}
+    try:
+        recorded = json.loads(manifest.read_text()).get("archive", {})
+    except FileNotFoundError:
+        problems.append(f"{manifest}: manifest of {model.name} not found "
+                        f"(run: invoke package --model {model.name})")
+        return None
+    except (OSError, ValueError, AttributeError) as exc:
+        problems.append(f"{manifest}: unreadable manifest: {exc}")
+        return None
+    digest = digest_file(archive, upload)
+    if recorded.get("sha256") != digest.sha256 or recorded.get("size") != digest.size:
+        problems.append(f"{archive}: sha256 {digest.sha256} ({digest.size} bytes) does not "
+                        f"match {manifest} (archive.sha256 {recorded.get('sha256')}, "
+                        f"size {recorded.get('size')}); re-run: invoke package "
+                        f"--model {model.name}")
+        return None
+    return archive, digest
+
+
+def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, variant: str,
+                   problems: list[str]) -> list[ImageTarget]:
+    from docker.errors import ImageNotFound
+
+    repository = project.repository_for(model.name)
+    main_tag = f"{model.version}-{variant}"
+    try:
+        image = docker.images.get(f"{repository}:{main_tag}")
+    except ImageNotFound:
+        problems.append(f"image {repository}:{main_tag} not found in the local Docker engine "
+                        f"(run: invoke build --model {model.name} --variant {variant})")
+        return []
+    tags = [main_tag]
+    sha_tag = re.compile(SHA_TAG.format(variant=re.escape(variant)))
+    for ref in sorted(image.tags):
+        repo, _, tag = ref.rpartition(":")
+        if repo == repository and sha_tag.match(tag) and tag not in tags:
+            tags.append(tag)
+    return [ImageTarget(model=model.name, variant=variant, repository=repository, tag=t,
+                        image_id=str(image.id)) for t in tags]
+
+
+def make_plan(settings: Settings, models: Sequence[ModelConfig],
+              variants: Sequence[str] | None, docker: Any, upload: UploadSettings,
+              ) -> PublishPlan:
+    """Work out what to publish; every missing input is reported at once."""
+    project = settings.project
+    problems: list[str] = []
+    if not project.s3_bucket:
+        problems.append(f"{project.config_file}: tool.sagepack.s3_bucket is not set "
+                        "(or SAGEPACK_S3_BUCKET)")
+    images: list[ImageTarget] = []
+    archives: list[ArchiveTarget] = []
+    packages: list[PackageTarget] = []
+    dist: dict[str, Path] = {}
+    for model in models:
+        chosen = list(variants) if variants else sorted(model.variants)
+        for v in chosen:
+            if v not in model.variants:
+                known = ", ".join(sorted(model.variants)) or "none"
+                problems.append(f"{model.config_file}: variants.{v}: no such variant "
+                                f"(configured: {known})")
+        chosen = [v for v in chosen if v in model.variants]
+        if not chosen:
+            continue
+        dist[model.name] = project.dist_for(model.name)
+        for v in chosen:
+            images.extend(_image_targets(docker, project, model, v, problems))
+        found = _archive_digest(model, dist[model.name], upload, problems)
+        key = archive_key(project, model)
+        if found is not None:
+            archives.append(ArchiveTarget(model=model.name, version=model.version,
+                                          path=found[0], digest=found[1],
+                                          bucket=project.s3_bucket, key=key))
+        if project.create_model_package:
+            prefix = key.rpartition("/")[0]
+            for v in chosen:
+                packages.append(PackageTarget(
+                    model=model, variant=v, name=package_name(model, v),
+                    group=model.model_package_group,
+                    validation_prefix=f"{prefix}/validation/{v}"))
+    if problems:
+        raise PublishError("cannot publish:\n  " + "\n  ".join(problems))
+    return PublishPlan(region=project.region, account_id=project.account_id,
+                       registry=default_registry(project, project.account_id),
+                       bucket=project.s3_bucket, kms_key_id=project.kms_key_id,
+                       tag_mutability=project.tag_mutability, images=tuple(images),
+                       archives=tuple(archives), packages=tuple(packages), dist=dist)

@@ -1,0 +1,279 @@
+"""``publish``: plan, check everything remote, then push, upload and register.
+
+Every refusal (wrong account or region, a tag or object holding something else) happens
+before the first byte is sent. Each step first looks at what is already there, so a
+re-run after a failure finishes what is missing and skips what is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from sagepack.config import ModelConfig, Settings
+from sagepack.errors import PublishError
+from sagepack.publish import ecr, model_package, s3
+from sagepack.publish.aws import (
+    AwsClients,
+    caller_account,
+    make_clients,
+    refuse,
+    region_problems,
+)
+from sagepack.publish.checksums import UploadSettings
+from sagepack.publish.model_package import PackageResult
+from sagepack.publish.plan import ArchiveTarget, ImageTarget, PackageTarget, make_plan
+from sagepack.publish.progress import PushProgress
+from sagepack.publish.report import (
+    ArchiveResult,
+    ImageResult,
+    PublishReport,
+    print_plan,
+    print_report,
+)
+
+
+@dataclass(frozen=True)
+class ImageStep:
+    target: ImageTarget
+    remote: ecr.RemoteManifest | None
+    action: str  # "push", "skip" or "replace"
+
+
+@dataclass(frozen=True)
+class ArchiveStep:
+    target: ArchiveTarget
+    remote: s3.RemoteObject | None
+    action: str  # "upload", "skip" or "replace"
+
+
+def _image_steps(api: ecr.RegistryApi, targets: Sequence[ImageTarget], *, force: bool,
+                 conflicts: list[str]) -> list[ImageStep]:
+    steps = []
+    for target in targets:
+        remote = api.manifest(target.repository, target.tag)
+        if remote is None:
+            action = "push"
+        elif remote.config_digest == target.image_id:
+            action = "skip"
+        elif force:
+            action = "replace"
+        else:
+            action = "refuse"
+            conflicts.append(
+                f"{api.host}/{target.repository}:{target.tag} already holds manifest "
+                f"{remote.digest} (image {remote.config_digest or 'unknown'}), but the local "
+                f"{target.local_ref} is image {target.image_id}; re-run with --force to "
+                "replace the tag")
+        steps.append(ImageStep(target, remote, action))
+    return steps
+
+
+def _archive_steps(client: Any, targets: Sequence[ArchiveTarget], *, force: bool,
+                   conflicts: list[str]) -> list[ArchiveStep]:
+    steps = []
+    for target in targets:
+        remote = s3.head(client, target.bucket, target.key)
+        if remote is None:
+            action = "upload"
+        elif remote.holds(target.digest):
+            action = "skip"
+        elif force:
+            action = "replace"
+        else:
+            action = "refuse"
+            conflicts.append(
+                f"{target.s3_uri} already holds another object ({remote.describe()}); the "
+                f"local {target.path} has sha256 {target.digest.sha256}, {target.digest.size} "
+                "bytes; re-run with --force to replace it")
+        steps.append(ArchiveStep(target, remote, action))
+    return steps
+
+
+def _package_conflicts(clients: AwsClients, packages: Sequence[PackageTarget],
+                       image_steps: Sequence[ImageStep], archive_steps: Sequence[ArchiveStep],
+                       registry: str, conflicts: list[str]) -> None:
+    """An unversioned package that exists with another image or archive (before --force)."""
+    from botocore.exceptions import ClientError
+
+    for target in packages:
+        if target.group:
+            continue
+        try:
+            existing = clients.sagemaker.describe_model_package(ModelPackageName=target.name)
+        except ClientError:
+            continue
+        containers = existing.get("InferenceSpecification", {}).get("Containers", [{}])
+        image = containers[0].get("Image") if containers else None
+        step = next((s for s in image_steps if s.target.model == target.model.name
+                     and s.target.variant == target.variant), None)
+        archive = next((a for a in archive_steps if a.target.model == target.model.name), None)
+        expected = None
+        if step is not None and step.action == "skip" and step.remote is not None:
+            expected = f"{registry}/{step.target.repository}@{step.remote.digest}"
+        unchanged = archive is not None and archive.action == "skip"
+        if expected != image or not unchanged:
+            conflicts.append(f"model package {target.name} already exists with image {image}; "
+                             "re-run with --force to replace it")
+
+
+def publish(settings: Settings, models: Sequence[ModelConfig],
+            variants: Sequence[str] | None = None, *, dry_run: bool = False,
+            force: bool = False, console: Console | None = None, session: Any | None = None,
+            docker_client: Any | None = None, upload: UploadSettings | None = None,
+            validation_role_arn: str | None = None) -> PublishReport:
+    """Publish ``models`` (their ``variants``, all when ``None``) to ECR, S3 and SageMaker.
+
+    Prints the plan first; with ``dry_run`` it stops there, having touched nothing remote.
+    Refuses, before uploading anything, a wrong account or region and any tag or object
+    that holds something else (unless ``force``). Writes ``dist/<model>/publish.json``.
+    """
+    if console is None:
+        from sagepack.progress import console as default_console
+
+        console = default_console()
+    upload = upload or UploadSettings()
+    if docker_client is None:
+        from sagepack.images.docker_client import docker_client as make_docker_client
+
+        docker_client = make_docker_client()
+    docker = docker_client
+    plan = make_plan(settings, models, variants, docker, upload)
+    validation_role_arn = validation_role_arn or getattr(settings.project,
+                                                         "validation_role_arn", None)
+    needs_role = [p.name for p in plan.packages if p.model.validation is not None]
+    if needs_role and not validation_role_arn:
+        raise PublishError(f"model packages {', '.join(needs_role)} have a validation "
+                           "transform, which needs a SageMaker validation role ARN "
+                           "(an IAM role SageMaker assumes to run it); none is configured")
+    print_plan(console, plan, force=force)
+    report = PublishReport(plan=plan, dry_run=dry_run, account_id=plan.account_id,
+                           registry=plan.registry)
+    if dry_run:
+        console.print("dry run: nothing was pushed, uploaded or created")
+        return report
+
+    # --- checks: nothing is sent before all of them pass ------------------------------
+    clients = make_clients(plan.region, session)
+    account = caller_account(clients, plan.account_id)
+    auth = ecr.authorization(clients.ecr, account)
+    registry = settings.project.registry or auth.proxy_host
+    report.account_id, report.registry = account, registry
+    problems = region_problems(plan, clients, account=account, registry=registry, auth=auth,
+                               bucket_region=s3.bucket_region(clients.s3, plan.bucket))
+    refuse(f"refusing to publish to region {plan.region}", problems)
+
+    repositories = {}
+    for name in plan.repositories:
+        repo = ecr.ensure_repository(clients.ecr, name, account_id=account,
+                                     tag_mutability=plan.tag_mutability,
+                                     kms_key_id=plan.kms_key_id)
+        repositories[name] = repo
+        if repo.created:
+            console.print(f"created ECR repository {name} (scan on push, tags "
+                          f"{repo.tag_mutability.lower()})")
+    ecr.login(docker, registry, auth)
+    api = ecr.RegistryApi(registry, auth)
+    try:
+        conflicts: list[str] = []
+        image_steps = _image_steps(api, plan.images, force=force, conflicts=conflicts)
+        archive_steps = _archive_steps(clients.s3, plan.archives, force=force,
+                                       conflicts=conflicts)
+        if not force:
+            _package_conflicts(clients, plan.packages, image_steps, archive_steps, registry,
+                               conflicts)
+        refuse("refusing to overwrite what is already published", conflicts)
+
+        # --- images -------------------------------------------------------------------
+        for step in image_steps:
+            report.images.append(_do_image(step, docker, api, clients, registry, auth,
+                                           repositories, account, console))
+        # --- archives -----------------------------------------------------------------
+        for astep in archive_steps:
+            report.archives.append(_do_archive(astep, clients, plan.kms_key_id, upload,
+                                               console))
+        # --- model packages -----------------------------------------------------------
+        for target in plan.packages:
+            report.packages.append(_do_package(target, report, clients, plan.bucket,
+                                               plan.kms_key_id, force, console,
+                                               validation_role_arn))
+    finally:
+        api.close()
+
+    report.write({m.name: m.version for m in models if m.name in plan.dist})
+    print_report(console, report)
+    return report
+
+
+def _do_image(step: ImageStep, docker: Any, api: ecr.RegistryApi, clients: AwsClients,
+              registry: str, auth: ecr.RegistryAuth, repositories: dict[str, ecr.Repository],
+              account: str, console: Console) -> ImageResult:
+    target = step.target
+    ref = target.remote_ref(registry)
+    if step.action == "skip" and step.remote is not None:
+        console.print(f"skip   {ref}: already holds {step.remote.digest}")
+        return ImageResult(model=target.model, variant=target.variant, tag=target.tag,
+                           uri=ref, digest=step.remote.digest, image_id=target.image_id,
+                           action="skipped")
+    if step.action == "replace":
+        old = step.remote.digest if step.remote else "?"
+        console.print(f"force  {ref}: replacing {old}")
+        if repositories[target.repository].tag_mutability == "IMMUTABLE":
+            ecr.untag(clients.ecr, account_id=account, repository=target.repository,
+                      tag=target.tag)
+    console.print(f"push   {target.local_ref} -> {ref}")
+    with PushProgress(console, ref) as progress:
+        digest = ecr.push(docker, target, registry, auth, progress)
+    ecr.verify(api, target, digest)
+    console.print(f"pushed {ref} {digest} (verified in the registry)")
+    return ImageResult(model=target.model, variant=target.variant, tag=target.tag, uri=ref,
+                       digest=digest, image_id=target.image_id,
+                       action="replaced" if step.action == "replace" else "pushed")
+
+
+def _do_archive(step: ArchiveStep, clients: AwsClients, kms_key_id: str | None,
+                upload: UploadSettings, console: Console) -> ArchiveResult:
+    target = step.target
+
+    def result(action: str, version_id: str | None) -> ArchiveResult:
+        return ArchiveResult(model=target.model, s3_uri=target.s3_uri,
+                             sha256=target.digest.sha256, size=target.digest.size,
+                             action=action, version_id=version_id)
+
+    if step.action == "skip" and step.remote is not None:
+        console.print(f"skip   {target.s3_uri}: already holds sha256 {target.digest.sha256}")
+        return result("skipped", step.remote.version_id)
+    aborted = s3.abort_stale_uploads(clients.s3, target.bucket, target.key)
+    if aborted:
+        console.print(f"aborted {aborted} unfinished upload(s) to {target.s3_uri}")
+    console.print(f"upload {target.path} -> {target.s3_uri} ({target.digest.size} bytes)")
+    stored = s3.upload(clients.s3, target, kms_key_id=kms_key_id, settings=upload,
+                       console=console)
+    console.print(f"uploaded {target.s3_uri} sha256 {target.digest.sha256} "
+                  f"(size and checksum verified)")
+    return result("replaced" if step.action == "replace" else "uploaded", stored.version_id)
+
+
+def _do_package(target: PackageTarget, report: PublishReport, clients: AwsClients,
+                bucket: str, kms_key_id: str | None, force: bool, console: Console,
+                role_arn: str | None) -> PackageResult:
+    name = target.model.name
+    version_tag = f"{target.model.version}-{target.variant}"
+    image = next((r for r in report.images if r.model == name and r.variant == target.variant
+                  and r.tag == version_tag), None)
+    archive = next((a for a in report.archives if a.model == name), None)
+    if image is None or archive is None:
+        raise PublishError(f"model package {target.name}: its image or archive was not "
+                           "published in this run")
+    validation_input = model_package.upload_validation_input(clients.s3, target, bucket,
+                                                             kms_key_id)
+    request = model_package.package_request(target, image=image.reference,
+                                            model_data_url=archive.s3_uri,
+                                            validation_input=validation_input, bucket=bucket,
+                                            role_arn=role_arn)
+    result = model_package.ensure_package(clients.sagemaker, target, request, force=force)
+    console.print(f"{result.action} model package {result.name}: {result.arn}")
+    return result

@@ -1,0 +1,159 @@
+"""What a publish did: ``dist/<model>/publish.json`` and the tables printed for humans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sagepack.files import write_json
+from sagepack.publish.model_package import PackageResult
+from sagepack.publish.plan import REPORT_NAME, PublishPlan
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    model: str
+    variant: str
+    tag: str
+    uri: str  # <registry>/<repository>:<tag>
+    digest: str  # the manifest digest
+    image_id: str
+    action: str  # "pushed", "skipped" or "replaced"
+
+    @property
+    def reference(self) -> str:
+        """``<registry>/<repository>@<digest>``: what SageMaker should run."""
+        return f"{self.uri.rpartition(':')[0]}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    model: str
+    s3_uri: str
+    sha256: str
+    size: int
+    action: str  # "uploaded", "skipped" or "replaced"
+    version_id: str | None = None
+
+
+@dataclass
+class PublishReport:
+    """The outcome of :func:`sagepack.publish.publish` (or its plan, on a dry run)."""
+
+    plan: PublishPlan
+    dry_run: bool
+    account_id: str | None = None
+    registry: str | None = None
+    images: list[ImageResult] = field(default_factory=list)
+    archives: list[ArchiveResult] = field(default_factory=list)
+    packages: list[PackageResult] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        actions = [r.action for r in self.images] + [r.action for r in self.archives] + \
+            [r.action for r in self.packages]
+        return any(a != "skipped" for a in actions)
+
+    def model_record(self, model: str, version: str) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "model": model,
+            "version": version,
+            "region": self.plan.region,
+            "account_id": self.account_id,
+            "registry": self.registry,
+            "images": [{"variant": r.variant, "tag": r.tag, "uri": r.uri,
+                        "digest": r.digest, "reference": r.reference,
+                        "image_id": r.image_id}
+                       for r in self.images if r.model == model],
+            "archive": next(({"s3_uri": r.s3_uri, "sha256": r.sha256, "size": r.size,
+                              "version_id": r.version_id}
+                             for r in self.archives if r.model == model), None),
+            "model_packages": [{"variant": p.variant, "name": p.name, "arn": p.arn}
+                               for p in self.packages if p.model == model],
+        }
+
+    def write(self, versions: dict[str, str]) -> list[Path]:
+        """Write ``publish.json`` for every model, keeping variants published earlier."""
+        for model, dist in self.plan.dist.items():
+            record = self.model_record(model, versions[model])
+            path = dist / REPORT_NAME
+            record = _merge(_read(path), record)
+            write_json(path, record)
+            self.written.append(path)
+        return self.written
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # unreadable: replaced by the new record
+    return data if isinstance(data, dict) else None
+
+
+def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """Keep the other variants' entries of an earlier publish of the same release."""
+    same = old is not None and all(old.get(k) == new.get(k) for k in
+                                   ("model", "version", "region", "registry"))
+    if not same or old is None:
+        return new
+    variants = {i["variant"] for i in new["images"]} | \
+        {p["variant"] for p in new["model_packages"]}
+    merged = dict(new)
+    merged["images"] = [i for i in old.get("images", []) if i.get("variant") not in variants] \
+        + new["images"]
+    merged["model_packages"] = [p for p in old.get("model_packages", [])
+                                if p.get("variant") not in variants] + new["model_packages"]
+    merged["archive"] = new["archive"] or old.get("archive")
+    return merged
+
+
+# --- printing ---------------------------------------------------------------------------
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
+    """The plan: where things go, with local digests."""
+    registry = plan.registry_label()
+    head = (f"Publish plan: region {plan.region}, account {plan.account_id or '(from STS)'}, "
+            f"registry {registry}, bucket s3://{plan.bucket}"
+            + (" [--force: differing tags/objects will be replaced]" if force else ""))
+    console.print(head)
+    console.print(_table("Images", ("image", "local id", "push to"), [
+        (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
+    console.print(_table("Archives", ("archive", "sha256", "size", "upload to"), [
+        (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]))
+    if plan.packages:
+        console.print(_table("Model packages", ("model", "variant", "package"), [
+            (p.model.name, p.variant, f"{p.group} (new version)" if p.group else p.name)
+            for p in plan.packages]))
+
+
+def print_report(console: Console, report: PublishReport) -> None:
+    """What was done, as a table."""
+    rows = [(r.action, "image", r.uri, r.digest) for r in report.images]
+    rows += [(r.action, "archive", r.s3_uri, f"sha256:{r.sha256}") for r in report.archives]
+    rows += [(p.action, "model package", p.name, p.arn) for p in report.packages]
+    console.print(_table("Published", ("action", "kind", "where", "digest / ARN"), rows))
+    for path in report.written:
+        console.print(f"wrote {path}")
