@@ -38,6 +38,7 @@ class FakeContainer:
 def _handler(container: FakeContainer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else 40 ms delayed-ACK stalls per keep-alive request
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
