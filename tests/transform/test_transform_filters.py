@@ -13,7 +13,8 @@ from sagepack.transform.params import TransformJob, resolve
 
 def processor(tmp_path: Path, content_type: str, **kw: str) -> DataProcessor:
     job = TransformJob(input=tmp_path, output=tmp_path.parent / "out", content_type=content_type,
-                       accept=content_type, split_type="Line", strategy="MultiRecord",
+                       accept=content_type, split_type="Line", assemble_with="Line",
+                       strategy="MultiRecord",
                        max_payload_mb=6, max_concurrent=1, **kw)
     return DataProcessor(resolve(job, None))
 

@@ -381,7 +381,7 @@ def test_a_response_that_cannot_be_joined_fails_the_file(container: FakeContaine
     container.model = lambda body, headers: (200, b"just one line\n")
     write(tmp_path / "in/a.csv", "1\n2\n3\n")
     report = run(container, tmp_path, content_type="text/csv", split_type="Line",
-                 join_source="Input")
+                 assemble_with="Line", join_source="Input")
     (failed,) = report.failures
     assert "records 1-3" in (failed.error or "") and "1 line(s) for 3 records" in (failed.error or "")
     assert not (tmp_path / "out/a.csv.out").exists()

@@ -103,6 +103,15 @@ def test_data_processing_needs_csv_or_json(tmp_path: Path) -> None:
         resolve(mixed, None)
 
 
+def test_csv_data_processing_needs_line_split_and_line_assembly(tmp_path: Path) -> None:
+    # documented: "If you set input and output formats to text/csv, you must also set the
+    # SplitType and AssemblyType parameters to line"
+    with pytest.raises(TransformError, match="needs SplitType Line and AssembleWith Line"):
+        resolve(job(tmp_path, input_filter="$[1:]", split_type="None"), None)
+    assert resolve(job(tmp_path, input_filter="$[1:]", split_type="Line",
+                       assemble_with="Line"), None).processing
+
+
 def test_input_must_exist_and_output_must_not_be_inside_it(tmp_path: Path) -> None:
     with pytest.raises(TransformError, match="does not exist"):
         resolve(TransformJob(input=tmp_path / "nope", output=tmp_path / "out",

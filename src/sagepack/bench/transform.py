@@ -27,7 +27,7 @@ from sagepack.transform import TransformJob, TransformReport, run_transform
 __all__ = ["bench_transform", "generate_iris_csv"]
 
 _PROBE_RECORDS = 500
-_POOL_ROWS = 50_000
+_POOL_ROWS = 20_000
 
 
 def generate_iris_csv(path: Path, size_mb: int, seed: int = 7) -> int:

@@ -260,6 +260,11 @@ def resolve(job: TransformJob, container: ExecutionParameters | None) -> JobPara
                 f"data processing needs Accept of the same format as the input "
                 f"({fmt}); got {job.accept!r}"
             )
+        if fmt == "csv" and (choices["SplitType"], choices["AssembleWith"]) != ("Line", "Line"):
+            problems.append(
+                "data processing on text/csv needs SplitType Line and AssembleWith Line "
+                f"(got {choices['SplitType']} and {choices['AssembleWith']})"
+            )
         if choices["SplitType"] in ("RecordIO", "TFRecord"):
             problems.append(
                 f"data processing applies to JSON and CSV records only, not SplitType "

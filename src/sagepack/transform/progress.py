@@ -57,10 +57,8 @@ class _Plain(_Silent):
 
     def file_done(self, name: str, ok: bool, records: int, detail: str) -> None:
         self._done += 1
-        status = "ok" if ok else "FAILED"
-        line = f"[{self._done}/{self._total}] {status} {name}: {records:,} records"
-        if detail:
-            line += f": {detail}"
+        line = f"[{self._done}/{self._total}] " + (
+            f"ok {name}: {records:,} records" if ok else f"FAILED {name}: {detail}")
         self._console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

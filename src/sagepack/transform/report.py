@@ -92,8 +92,8 @@ class TransformReport:
         lines += [f"  FAILED {f.relative}: {f.error}" for f in self.failures]
         return "\n".join(lines)
 
-    def render(self, console: Console) -> None:
-        """The summary as a rich table, failures in red."""
+    def render(self, console: Console, max_rows: int = 40) -> None:
+        """The summary as a rich table (failures first, at most ``max_rows`` files)."""
         p = self.parameters
         table = Table(title="batch transform", show_header=True, header_style="bold")
         table.add_column("file")
@@ -101,10 +101,13 @@ class TransformReport:
         table.add_column("bytes", justify="right")
         table.add_column("requests", justify="right")
         table.add_column("result")
-        for f in self.files:
+        shown = sorted(self.files, key=lambda f: f.ok)[:max_rows]
+        for f in shown:
             result = "[green]ok[/]" if f.ok else f"[red]FAILED[/] {f.error}"
             table.add_row(f.relative, f"{f.records:,}", f"{f.input_bytes:,}", f"{f.requests:,}",
                           result)
+        if len(self.files) > len(shown):
+            table.caption = f"{len(self.files) - len(shown)} more file(s) not listed"
         console.print(table)
         console.print(
             f"{self.records:,} records in {self.seconds:.2f} s: "
