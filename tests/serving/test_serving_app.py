@@ -381,3 +381,18 @@ def test_access_log_line(make_app: App, caplog: pytest.LogCaptureFixture) -> Non
     line = next(r.getMessage() for r in caplog.records if r.name == "sagepack.access")
     assert line.startswith('"POST /invocations" 200 5B ')  # [2.0]
     assert line.endswith("inference-id=req-42")
+
+
+def test_input_fn_that_cannot_parse_the_body_is_a_400(make_app: App) -> None:
+    app = make_app("""
+        import json
+        def model_fn(model_dir):
+            return lambda data: data
+        def input_fn(body, content_type):
+            return json.loads(body.decode("utf-8"))
+    """)
+    assert invoke(app, b"\xff\xfe").status_code == 400
+    response = invoke(app, b"{oops")
+    assert response.status_code == 400
+    assert "malformed request body: input_fn raised JSONDecodeError" in response.json()["message"]
+    assert invoke(app, b"[1]").json() == [1]

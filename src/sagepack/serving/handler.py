@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from sagepack.errors import HandlerError, InferenceError
 from sagepack.serving import codecs
 from sagepack.serving.context import Context
 
-_STAGES = ("input_fn", "predict_fn", "output_fn")
+# Exceptions that, raised by input_fn, mean the body does not parse.
+_MALFORMED = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,16 @@ def handler_failure(stage: str, exc: BaseException) -> InferenceError:
     """The HTTP error for an exception raised by handler code.
 
     An exception carrying an integer ``status_code`` from 400 to 599 (as AWS's toolkit
-    errors do) keeps it; any other is a 500 naming the function and the exception.
+    errors do) keeps it. A body that ``input_fn`` could not decode (UnicodeDecodeError,
+    json.JSONDecodeError, or nesting too deep to parse) is the client's fault: 400. Any
+    other exception is a 500 naming the function and the exception.
     """
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
         return InferenceError(status, str(getattr(exc, "message", "") or exc) or type(exc).__name__)
+    if stage == "input_fn" and isinstance(exc, _MALFORMED):
+        return InferenceError(400, f"malformed request body: input_fn raised "
+                                   f"{type(exc).__name__}: {exc}")
     return InferenceError(500, f"{stage} raised {type(exc).__name__}: {exc}")
 
 
