@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sagepack.errors import TransformError
+from sagepack.progress import console as project_console
 from sagepack.transform import TransformJob, TransformReport, run_transform
 
 __all__ = ["bench_transform", "generate_iris_csv"]
@@ -102,7 +103,7 @@ def bench_transform(endpoint: str, workdir: Path, out: Path, size_mb: int = 200,
     ``max_concurrent`` (``None``: the container's ``/execution-parameters`` or 1) applies
     to both runs. Generated data and outputs under ``workdir`` are removed afterwards.
     """
-    console = console or Console(stderr=True)
+    console = console or project_console()
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "iris.csv"
     t0 = time.perf_counter()

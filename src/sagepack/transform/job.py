@@ -33,6 +33,7 @@ from typing import BinaryIO
 from rich.console import Console
 
 from sagepack.errors import TransformError
+from sagepack.progress import console as project_console
 from sagepack.transform.batching import Batch, line_batches, pack
 from sagepack.transform.client import Invoker, fetch_execution_parameters
 from sagepack.transform.filters import DataProcessor
@@ -225,7 +226,7 @@ def run_transform(job: TransformJob, endpoint: str, *, progress: bool = True,
     Raises :class:`TransformError` for invalid parameters or an unreachable container.
     Failed files do not raise: they are in the report (``report.raise_for_failures()``).
     With ``progress``, shows a progress bar (plain lines when not on a terminal) and the
-    summary on stderr.
+    summary on ``console`` (default: sagepack's console).
     """
     endpoint = endpoint.rstrip("/")
     container = None
@@ -238,7 +239,7 @@ def run_transform(job: TransformJob, endpoint: str, *, progress: bool = True,
         with contextlib.suppress(OSError):
             total_bytes += path.stat().st_size
     params.output.mkdir(parents=True, exist_ok=True)
-    console = console or Console(stderr=True)
+    console = console or project_console()
     invoker = Invoker(
         endpoint, content_type=params.content_type, accept=params.accept,
         timeout_s=params.timeout_s, retries=params.retries, pool_size=params.max_concurrent,

@@ -107,7 +107,7 @@ def make_progress(enabled: bool, total_files: int, total_bytes: int,
     """A rich bar on a terminal, plain lines when not, nothing when disabled."""
     if not enabled:
         return _Silent()
-    console = console or Console(stderr=True)
+    console = console or Console()
     if console.is_terminal:
         return _Bar(console, total_files, total_bytes)
     return _Plain(console, total_files)
