@@ -1,0 +1,87 @@
+"""The compose file the image test suite brings up through pytest-docker.
+
+Four services from the one image under test, each run as SageMaker runs it (``serve``, the
+model read-only at /opt/ml/model, SageMaker's environment, no credentials):
+
+- ``model``: the container most checks talk to;
+- ``model-port``: with ``SAGEMAKER_BIND_TO_PORT`` moving the port;
+- ``model-sigterm``: stopped with a request in flight;
+- ``model-batch``: with the batch transform environment, for the validation transform.
+
+Without network (``network_mode: none``) a container has only loopback, as under
+Marketplace's network isolation. (A Docker ``internal`` network is not enough: on Docker
+20.10 a container on one still reaches every address of the host itself.) Otherwise the
+services share the project's ordinary bridge network and publish their port on 127.0.0.1.
+Compose files are YAML; JSON is YAML, so the file is written as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sagepack.containers.contract import (
+    DEFAULT_PORT,
+    MODEL_DIR,
+    RUN_LABEL,
+    SERVE_COMMAND,
+    STOP_GRACE_S,
+)
+from sagepack.files import write_json
+from sagepack.smoke.spec import (
+    MOVED_PORT,
+    SERVICE_BATCH,
+    SERVICE_MAIN,
+    SERVICE_PORT,
+    SERVICE_SIGTERM,
+)
+
+
+def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
+             model_dir: Path | None, no_network: bool, gpu: bool) -> dict[str, Any]:
+    service: dict[str, Any] = {
+        "image": image,
+        "command": list(SERVE_COMMAND),
+        "environment": dict(env),
+        "labels": {RUN_LABEL: run_id},
+        "stop_grace_period": f"{STOP_GRACE_S}s",
+    }
+    if model_dir is not None:
+        service["volumes"] = [f"{model_dir}:{MODEL_DIR}:ro"]
+    if no_network:
+        service["network_mode"] = "none"
+    else:
+        service["ports"] = [f"127.0.0.1::{port}"]
+    if gpu:  # compose file format 2.3+: the NVIDIA runtime with every GPU visible
+        service["runtime"] = "nvidia"
+        service["environment"].setdefault("NVIDIA_VISIBLE_DEVICES", "all")
+    return service
+
+
+def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, run_id: str,
+           model_dir: Path | None, no_network: bool, gpu: bool) -> dict[str, Any]:
+    """The compose document for one image."""
+    def service(environment: Mapping[str, str], port: int) -> dict[str, Any]:
+        return _service(image, environment, port, run_id=run_id, model_dir=model_dir,
+                        no_network=no_network, gpu=gpu)
+
+    moved = {**env, "SAGEMAKER_BIND_TO_PORT": str(MOVED_PORT),
+             "SAGEMAKER_SAFE_PORT_RANGE": f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
+    document: dict[str, Any] = {
+        "version": "2.4",
+        "services": {
+            SERVICE_MAIN: service(env, DEFAULT_PORT),
+            SERVICE_PORT: service(moved, MOVED_PORT),
+            SERVICE_SIGTERM: service(env, DEFAULT_PORT),
+            SERVICE_BATCH: service({**env, **batch_env}, DEFAULT_PORT),
+        },
+    }
+    if not no_network:
+        document["networks"] = {"default": {"labels": {RUN_LABEL: run_id}}}
+    return document
+
+
+def write(path: Path, document: Mapping[str, Any]) -> Path:
+    write_json(path, document)
+    return path

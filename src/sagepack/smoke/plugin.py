@@ -1,0 +1,145 @@
+"""The pytest plugin behind the image test suite (``-p sagepack.smoke.plugin``).
+
+It reads the run's :class:`~sagepack.smoke.spec.RunSpec` (``--sagepack-run``), points
+pytest-docker at the rendered compose file, and gives the checks their fixtures: the
+model's configuration and one started, ready container per compose service. Compose
+creates the containers (``up --no-start``) and removes them (``down``); they are started
+through the Docker SDK so that a failed start is diagnosed, not just reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagepack.config import ModelConfig, Variant, load
+from sagepack.containers.contract import DEFAULT_PORT
+from sagepack.containers.runner import RunningContainer
+from sagepack.errors import ContainerError
+from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
+
+# Checks run in this order (by module), whatever the file names.
+MODULE_ORDER = ("test_ready", "test_samples", "test_contract", "test_egress", "test_device",
+                "test_transform", "test_shutdown")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--sagepack-run", required=True,
+                     help="JSON file describing the image under test (written by "
+                          "sagepack.smoke.run_image_tests)")
+
+
+def _spec(config: pytest.Config) -> RunSpec:
+    return RunSpec.read(Path(str(config.getoption("--sagepack-run"))))
+
+
+def _model(spec: RunSpec) -> ModelConfig:
+    return load(spec.root).models[spec.model]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "sample" in metafunc.fixturenames:
+        samples = _model(_spec(metafunc.config)).samples
+        metafunc.parametrize("sample", samples, ids=[s.name for s in samples])
+    if "content_type" in metafunc.fixturenames:
+        types = _model(_spec(metafunc.config)).content_types
+        metafunc.parametrize("content_type", types, ids=list(types))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module is not None else ""
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+    items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def _check_name(request: pytest.FixtureRequest,
+                record_property: Callable[[str, object], None]) -> None:
+    """Record the check's name (its docstring's first line) for the results table."""
+    doc = (request.function.__doc__ or request.function.__name__).strip().splitlines()[0]
+    name = str(request.node.name)
+    suffix = " " + name[name.index("["):] if "[" in name else ""
+    record_property("check", doc.rstrip(".") + suffix)
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def run_spec(pytestconfig: pytest.Config) -> RunSpec:
+    return _spec(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def model(run_spec: RunSpec) -> ModelConfig:
+    return _model(run_spec)
+
+
+@pytest.fixture(scope="session")
+def variant(model: ModelConfig, run_spec: RunSpec) -> Variant:
+    return model.variant(run_spec.variant)
+
+
+# --- containers ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def engine() -> Any:
+    from sagepack.images.docker_client import docker_client
+
+    return docker_client()
+
+
+class Services:
+    """Compose's containers of this run, started and waited for on first use."""
+
+    def __init__(self, engine: Any, spec: RunSpec) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.started: dict[str, RunningContainer] = {}
+        self.failed: dict[str, ContainerError] = {}
+
+    def container(self, service: str) -> Any:
+        found = self.engine.containers.list(all=True, filters={"label": [
+            f"com.docker.compose.project={self.spec.project}",
+            f"com.docker.compose.service={service}"]})
+        if not found:
+            raise ContainerError(f"compose did not create the {service} container",
+                                 image=self.spec.image)
+        return found[0]
+
+    def get(self, service: str) -> RunningContainer:
+        if service in self.failed:
+            raise self.failed[service]
+        if service not in self.started:
+            port = MOVED_PORT if service == SERVICE_PORT else DEFAULT_PORT
+            running = RunningContainer(self.engine, self.container(service),
+                                       image=self.spec.image,
+                                       no_network=self.spec.no_network, port=port)
+            try:
+                running.start()
+                running.wait_ready(self.spec.deadline_s)
+            except ContainerError as exc:
+                running.close()
+                self.failed[service] = exc
+                raise
+            self.started[service] = running
+        return self.started[service]
+
+    def close(self) -> None:
+        for running in self.started.values():
+            running.close()
+
+
+@pytest.fixture(scope="session")
+def services(docker_services: Any, engine: Any, run_spec: RunSpec) -> Iterator[Services]:
+    started = Services(engine, run_spec)
+    try:
+        yield started
+    finally:
+        started.close()

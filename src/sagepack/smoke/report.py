@@ -1,0 +1,105 @@
+"""Results of one image's checks: read from the JUnit XML pytest wrote, shown as a table."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sagepack.progress import console as default_console
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+_STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "yellow"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    outcome: str
+    seconds: float
+    detail: str = ""
+    message: str = ""  # why it failed or was skipped
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    """What ``invoke test`` found for one image."""
+
+    image: str
+    model: str
+    variant: str
+    no_network: bool
+    checks: tuple[CheckResult, ...]
+    junit: Path | None
+    exit_code: int  # pytest's
+    log: Path | None = None
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.outcome in (FAILED, ERROR))
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.failures and bool(self.checks)
+
+
+def _message(case: ET.Element, tag: str) -> str:
+    element = case.find(tag)
+    if element is None:
+        return ""
+    text = (element.get("message") or "").strip()
+    body = (element.text or "").strip()
+    return text if text and len(text) > 20 else (text + "\n" + body).strip()
+
+
+def read_junit(path: Path) -> tuple[CheckResult, ...]:
+    """The checks in a pytest JUnit XML file, in the order they ran."""
+    root = ET.parse(path).getroot()
+    results: list[CheckResult] = []
+    for case in root.iter("testcase"):
+        props = {p.get("name"): p.get("value") or "" for p in case.iter("property")}
+        if case.find("failure") is not None:
+            outcome, message = FAILED, _message(case, "failure")
+        elif case.find("error") is not None:
+            outcome, message = ERROR, _message(case, "error")
+        elif case.find("skipped") is not None:
+            outcome, message = SKIPPED, _message(case, "skipped")
+        else:
+            outcome, message = PASSED, ""
+        results.append(CheckResult(
+            check=props.get("check") or case.get("name") or "?", outcome=outcome,
+            seconds=float(case.get("time") or 0), detail=props.get("detail", ""),
+            message=message))
+    return tuple(results)
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = line.removeprefix("Skipped: ").removeprefix("Failed: ")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def render(report: SmokeReport, console: Console | None = None) -> None:
+    """A table of checks (check, result, time, detail), then why each failure failed."""
+    out = console or default_console()
+    where = "no network" if report.no_network else "bridge network, port on 127.0.0.1"
+    table = Table(title=f"{report.image} ({where})", title_justify="left")
+    for column in ("check", "result", "time", "detail"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+    for c in report.checks:
+        detail = c.detail if c.outcome == PASSED else (_first_line(c.message) or c.detail)
+        table.add_row(c.check, f"[{_STYLE[c.outcome]}]{c.outcome}[/]", f"{c.seconds:.2f} s",
+                      detail, )
+    out.print(table)
+    for c in report.failures:
+        out.print(f"[red]{c.outcome}[/]: {c.check}", highlight=False)
+        out.print(c.message, markup=False, highlight=False)
+    if not report.checks:
+        out.print(f"[red]no checks ran[/] (pytest exit code {report.exit_code}; "
+                  f"see {report.log})")
+    verdict = "[green]all checks passed[/]" if report.ok else (
+        f"[red]{len(report.failures)} check(s) failed[/]")
+    out.print(f"{report.image}: {verdict}; JUnit XML: {report.junit}; log: {report.log}")

@@ -1,0 +1,166 @@
+"""``invoke test``: run the image test suite (pytest + pytest-docker) against built images.
+
+For each image the suite runs in its own pytest process (an argv list, never a shell
+string) with the plugin :mod:`sagepack.smoke.plugin`; its JUnit XML lands in
+``dist/<model>/`` and its output in a log beside it. Whatever happens (failure, Ctrl-C),
+every container and network of the run is removed and the extracted model deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError
+from rich.console import Console
+
+from sagepack.config import ModelConfig, Settings, Variant
+from sagepack.containers.contract import DEFAULT_DEADLINE_S, RUN_LABEL, container_env
+from sagepack.containers.engine import image_labels, new_run_id, remove_run
+from sagepack.containers.gpu import host_has_gpu
+from sagepack.containers.images import image_tag, local_image
+from sagepack.containers.model_dir import model_directory
+from sagepack.errors import ContainerError
+from sagepack.files import atomic_path
+from sagepack.progress import console as default_console
+from sagepack.smoke import compose
+from sagepack.smoke.report import SmokeReport, read_junit, render
+from sagepack.smoke.spec import RunSpec
+
+SUITE_DIR = Path(__file__).parent / "suite"
+
+
+def _validation_batch_env(model: ModelConfig) -> dict[str, str]:
+    env = {"SAGEMAKER_BATCH": "true"}
+    if model.validation is not None:
+        v = model.validation
+        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(v.max_payload_mb)
+        env["SAGEMAKER_BATCH_STRATEGY"] = ("MULTI_RECORD" if v.strategy == "MultiRecord"
+                                           else "SINGLE_RECORD")
+    return env
+
+
+def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "pytest", str(SUITE_DIR), "-c", str(SUITE_DIR / "pytest.ini"),
+            "--rootdir", str(SUITE_DIR), "-p", "sagepack.smoke.plugin",
+            f"--sagepack-run={spec_file}", f"--junitxml={junit}", "-o", "junit_family=xunit1",
+            "-q", "--tb=short", *extra]
+
+
+def _remove_compose_leftovers(client: Any, project: str) -> None:
+    """``docker-compose down`` normally did this; after a hard interrupt it may not have."""
+    selector = {"label": f"com.docker.compose.project={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        with contextlib.suppress(APIError):  # already being removed
+            container.remove(force=True, v=True)
+    for network in client.networks.list(filters=selector):
+        with contextlib.suppress(APIError):
+            network.remove()
+
+
+def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
+                    no_network: bool, junit: Path | None = None,
+                    deadline_s: float = DEFAULT_DEADLINE_S, image: str | None = None,
+                    pytest_args: tuple[str, ...] = (),
+                    console: Console | None = None) -> SmokeReport:
+    """Run every check on ``model``'s ``variant`` image; print its table; return the report.
+
+    ``no_network``: containers without any network (Marketplace's isolation; the egress
+    check runs). Otherwise an ordinary bridge network, port published on 127.0.0.1 (the
+    egress check is skipped). ``junit`` defaults to ``dist/<model>/image-tests-<variant>.xml``.
+    """
+    from sagepack.images.docker_client import docker_client
+
+    out = console or default_console()
+    client = docker_client()
+    tag = image or image_tag(settings, model, variant)
+    if image is None:
+        local_image(client, settings, model, variant)
+    dist = settings.project.dist_for(model.name)
+    junit = junit or dist / f"image-tests-{variant.name}.xml"
+    log = junit.with_suffix(".log")
+    run_id = new_run_id()
+    project = f"sagepack{run_id}"
+    gpu = variant.gpu and host_has_gpu(client)
+    env = container_env(model, variant)
+    out.print(f"testing {tag} ({'no network' if no_network else 'bridge network'}"
+              f"{', GPU' if gpu else ''}); log: {log}")
+    exit_code = 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="sagepack-image-tests-") as tmp, \
+                model_directory(settings, model, labels=image_labels(client, tag)) as model_dir:
+            work = Path(tmp)
+            compose_file = compose.write(work / "compose.yml", compose.render(
+                tag, env, _validation_batch_env(model), run_id=run_id, model_dir=model_dir,
+                no_network=no_network, gpu=gpu))
+            spec = RunSpec(root=str(settings.project.root), model=model.name,
+                           variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
+                           model_dir=str(model_dir) if model_dir else None,
+                           compose_file=str(compose_file), project=project, run_id=run_id,
+                           deadline_s=deadline_s)
+            spec_file = spec.write(work / "run.json")
+            with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
+                    tmp_log.open("wb") as log_fh:
+                process = subprocess.Popen(pytest_argv(spec_file, tmp_junit, pytest_args),
+                                           cwd=work, stdout=log_fh, stderr=subprocess.STDOUT)
+                try:
+                    exit_code = process.wait()
+                except KeyboardInterrupt:
+                    # The suite got the same Ctrl-C and is tearing its containers down.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(timeout=60)
+                    raise
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+                if not tmp_junit.exists() or tmp_junit.stat().st_size == 0:
+                    tail = tmp_log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                    raise ContainerError(f"the image test suite did not run for {tag} "
+                                         f"(pytest exit code {exit_code}):\n{tail}", image=tag)
+                checks = read_junit(tmp_junit)
+    finally:
+        _remove_compose_leftovers(client, project)
+        remove_run(client, run_id)
+    report = SmokeReport(image=tag, model=model.name, variant=variant.name,
+                         no_network=no_network, checks=checks, junit=junit,
+                         exit_code=exit_code, log=log)
+    render(report, out)
+    return report
+
+
+def run_all(settings: Settings, model_name: str | None, variant_name: str | None, *,
+            no_network: bool, deadline_s: float = DEFAULT_DEADLINE_S,
+            console: Console | None = None) -> list[SmokeReport]:
+    """Test every built image of the selected models and variants.
+
+    A variant named with ``variant_name`` must be built; otherwise variants without an
+    image are listed as not built and left out. No image at all is an error.
+    """
+    from sagepack.images.docker_client import docker_client
+
+    out = console or default_console()
+    client = docker_client()
+    reports: list[SmokeReport] = []
+    for model in settings.select(model_name):
+        names = [variant_name] if variant_name else sorted(model.variants)
+        for name in names:
+            variant = model.variant(name)
+            if variant_name is None:
+                try:
+                    local_image(client, settings, model, variant)
+                except ContainerError as exc:
+                    out.print(f"[yellow]not tested[/]: {exc}")
+                    continue
+            reports.append(run_image_tests(settings, model, variant, no_network=no_network,
+                                           deadline_s=deadline_s, console=out))
+    if not reports:
+        raise ContainerError("no image to test: build one with `invoke image` first")
+    return reports
+
+
+__all__ = ["RUN_LABEL", "run_all", "run_image_tests"]

@@ -1,0 +1,25 @@
+"""The container starts as SageMaker starts it and answers /ping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sagepack.containers.labels import BIND_TO_PORT_LABEL
+from sagepack.smoke.plugin import Services
+from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
+
+
+def test_ready(services: Services, run_spec: RunSpec,
+               record_property: Callable[[str, object], None]) -> None:
+    """Starts with `serve` and answers /ping with 200."""
+    running = services.get(SERVICE_MAIN)
+    network = "no network" if run_spec.no_network else "bridge network, 127.0.0.1"
+    record_property("detail", f"ready in {running.time_to_ready or 0:.1f} s ({network})")
+    assert running.time_to_ready is not None
+
+
+def test_bind_to_port_label(services: Services, run_spec: RunSpec) -> None:
+    """Carries the accept-bind-to-port=true label."""
+    labels = services.engine.images.get(run_spec.image).attrs["Config"].get("Labels") or {}
+    assert labels.get(BIND_TO_PORT_LABEL) == "true", (
+        f"{run_spec.image} lacks the label {BIND_TO_PORT_LABEL}=true")
