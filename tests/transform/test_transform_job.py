@@ -310,6 +310,13 @@ def test_invalid_parameters_raise_before_any_request(container: FakeContainer,
     assert container.requests == []
 
 
+def test_an_input_folder_without_files_is_an_error(container: FakeContainer,
+                                                    tmp_path: Path) -> None:
+    (tmp_path / "in" / "nothing").mkdir(parents=True)
+    with pytest.raises(TransformError, match="no input files under"):
+        run(container, tmp_path, content_type="text/csv")
+
+
 def test_unreachable_container_is_a_clear_error(tmp_path: Path) -> None:
     write(tmp_path / "in/a.csv", "1\n")
     job = TransformJob(input=tmp_path / "in", output=tmp_path / "out", content_type="text/csv")

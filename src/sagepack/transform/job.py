@@ -234,6 +234,8 @@ def run_transform(job: TransformJob, endpoint: str, *, progress: bool = True,
         container = fetch_execution_parameters(endpoint)
     params = resolve(job, container)
     files = list_inputs(params.input)
+    if not files:
+        raise TransformError(f"no input files under {params.input}")
     total_bytes = 0
     for path, _ in files:
         with contextlib.suppress(OSError):
