@@ -9,6 +9,7 @@ by chunk because docker-py does not raise on an ``errorDetail`` chunk.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
@@ -202,12 +203,15 @@ def read_push_stream(chunks: Iterable[Mapping[str, Any]], ref: str,
 def push(docker: Any, target: ImageTarget, registry: str, auth: RegistryAuth,
          progress: PushProgress) -> str:
     """Tag the local image for ``registry``, push it, return the manifest digest."""
-    from docker.errors import APIError, DockerException
+    from docker.errors import APIError, DockerException, ImageNotFound
 
     remote_repo = f"{registry}/{target.repository}"
     ref = target.remote_ref(registry)
+    image = docker.images.get(target.image_id)
+    aliased = ref not in image.tags
     try:
-        docker.images.get(target.image_id).tag(remote_repo, target.tag)
+        if aliased:
+            image.tag(remote_repo, target.tag)
         stream = docker.api.push(remote_repo, tag=target.tag, stream=True, decode=True,
                                  auth_config=auth.docker_auth())
         return read_push_stream(stream, ref, progress)
@@ -215,6 +219,10 @@ def push(docker: Any, target: ImageTarget, registry: str, auth: RegistryAuth,
         raise PublishError(f"pushing {ref} failed: {exc.explanation or exc}") from exc
     except DockerException as exc:
         raise PublishError(f"pushing {ref} failed: {exc}") from exc
+    finally:
+        if aliased:  # leave the engine's tags as they were
+            with contextlib.suppress(ImageNotFound):
+                docker.images.remove(ref, noprune=True)
 
 
 def verify(api: RegistryApi, target: ImageTarget, pushed_digest: str) -> RemoteManifest:

@@ -260,9 +260,38 @@ def local_aws(region: str = DEFAULT_REGION) -> Iterator[LocalAws]:
         yield services
 
 
-def main() -> int:
-    """Start the services, print the variables to export, and wait for Ctrl-C."""
-    with local_aws() as services:
+def create_bucket(endpoint_url: str, bucket: str, region: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", region_name=region, endpoint_url=endpoint_url,
+                      aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket,
+                         CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the services, print the variables to export, and wait for Ctrl-C/SIGTERM."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sagepack.publish.localstack",
+        description="Start moto (AWS) and a registry on loopback for trying `invoke publish`; "
+                    "print the variables to export.")
+    parser.add_argument("--region", default=DEFAULT_REGION, help="region of the fake AWS")
+    parser.add_argument("--bucket", action="append", default=[],
+                        help="create this S3 bucket (repeatable)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with local_aws(args.region) as services:
+        for bucket in args.bucket:
+            create_bucket(services.moto.url, bucket, args.region)
         for key, value in services.environment().items():
             sys.stdout.write(f"export {key}={value}\n")
         sys.stdout.write("# Ctrl-C stops moto and the registry and removes their data.\n")

@@ -123,6 +123,11 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 # --- printing ---------------------------------------------------------------------------
 
 
+def _show(console: Console, table: Table) -> None:
+    """Tables keep full digests on one line when the output is a log, not a terminal."""
+    console.print(table, width=None if console.is_terminal else 220)
+
+
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     table = Table(title=title, title_justify="left")
     for col in columns:
@@ -139,12 +144,12 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
             f"registry {registry}, bucket s3://{plan.bucket}"
             + (" [--force: differing tags/objects will be replaced]" if force else ""))
     console.print(head)
-    console.print(_table("Images", ("image", "local id", "push to"), [
+    _show(console, _table("Images", ("image", "local id", "push to"), [
         (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
-    console.print(_table("Archives", ("archive", "sha256", "size", "upload to"), [
+    _show(console, _table("Archives", ("archive", "sha256", "size", "upload to"), [
         (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]))
     if plan.packages:
-        console.print(_table("Model packages", ("model", "variant", "package"), [
+        _show(console, _table("Model packages", ("model", "variant", "package"), [
             (p.model.name, p.variant, f"{p.group} (new version)" if p.group else p.name)
             for p in plan.packages]))
 
@@ -154,6 +159,6 @@ def print_report(console: Console, report: PublishReport) -> None:
     rows = [(r.action, "image", r.uri, r.digest) for r in report.images]
     rows += [(r.action, "archive", r.s3_uri, f"sha256:{r.sha256}") for r in report.archives]
     rows += [(p.action, "model package", p.name, p.arn) for p in report.packages]
-    console.print(_table("Published", ("action", "kind", "where", "digest / ARN"), rows))
+    _show(console, _table("Published", ("action", "kind", "where", "digest / ARN"), rows))
     for path in report.written:
         console.print(f"wrote {path}")
