@@ -58,6 +58,7 @@ class BuildResult:
     seconds: float
     cache_hits: int
     steps: int
+    cacheable_steps: int
     report: dict[str, Any]
 
 
@@ -211,7 +212,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     return BuildResult(model=model.name, variant=var.name, tags=tags,
                        image_id=engine.image_id, size=size, report_path=report_path,
                        seconds=seconds, cache_hits=engine.cache_hits,
-                       steps=len(engine.steps), report=report)
+                       steps=len(engine.steps), cacheable_steps=engine.cacheable_steps,
+                       report=report)
 
 
 def _untag(client: docker.DockerClient, tags: tuple[str, ...]) -> None:

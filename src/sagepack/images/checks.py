@@ -121,7 +121,8 @@ def find_secrets(env: Iterable[str], history: Iterable[str],
         for kind, pattern in _VALUE_PATTERNS:
             match = pattern.search(created_by)
             if match:
-                found.append(f"history entry {index} ({' '.join(created_by.split())[:60]}): "
+                shown = created_by.replace(match.group(0), _redact(match.group(0)))
+                found.append(f"history entry {index} ({' '.join(shown.split())[:60]}): "
                              f"{kind} ({_redact(match.group(0))})")
                 break
     for name, value in (labels or {}).items():

@@ -37,6 +37,11 @@ class Step:
     seconds: float = 0.0
     lines: list[str] = field(default_factory=list)
 
+    @property
+    def cacheable(self) -> bool:
+        """ARG and FROM steps never report a cache hit: they make no image of their own."""
+        return self.instruction.split(" ", 1)[0].upper() not in ("ARG", "FROM")
+
 
 @dataclass(frozen=True)
 class EngineResult:
@@ -47,6 +52,10 @@ class EngineResult:
     @property
     def cache_hits(self) -> int:
         return sum(1 for s in self.steps if s.cached)
+
+    @property
+    def cacheable_steps(self) -> int:
+        return sum(1 for s in self.steps if s.cacheable)
 
 
 class Display(Protocol):

@@ -76,6 +76,7 @@ def make_report(client: docker.DockerClient, *, model: str, variant: str, image_
         "engine_seconds": round(engine.seconds, 2),
         "steps": len(engine.steps),
         "cache_hits": engine.cache_hits,
+        "cacheable_steps": engine.cacheable_steps,
         "step_log": [{"step": s.number, "instruction": s.instruction, "cached": s.cached,
                       "seconds": round(s.seconds, 2)} for s in engine.steps],
         "checks": [c.as_dict() for c in checks],
@@ -100,7 +101,7 @@ def print_report(report: Mapping[str, Any]) -> None:
     table.add_row("image", str(report["image_id"])[:19])
     table.add_row("size", _human(report["size"]))
     table.add_row("build time", f"{report['build_seconds']:.1f} s")
-    table.add_row("cache hits", f"{report['cache_hits']}/{report['steps']} steps")
+    table.add_row("cache hits", f"{report['cache_hits']}/{report['cacheable_steps']} steps")
     table.add_row("checks", ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}"
                                       for c in report["checks"]))
     layer_table = Table(show_header=True, box=None, pad_edge=False)
