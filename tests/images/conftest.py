@@ -31,12 +31,39 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def stage_images() -> Iterator[list[str]]:
+    """Builder-stage images of the session's builds, removed when the session ends."""
+    from docker.errors import APIError, ImageNotFound
+
+    from sagepack.errors import DockerUnavailable
+    from sagepack.images import docker_client as make_client
+
+    ids: list[str] = []
+    yield ids
+    if not ids:
+        return
+    try:
+        client = make_client()
+    except DockerUnavailable:
+        return
+    for image_id in reversed(ids):
+        try:
+            client.images.remove(image_id)
+        except ImageNotFound:
+            continue
+        except APIError as exc:  # still the parent of an image another build made
+            if exc.status_code != 409:
+                raise
+    client.close()
+
+
 @pytest.fixture
-def tracker(docker_client: Any) -> Iterator[Tracker]:
+def tracker(docker_client: Any, stage_images: list[str]) -> Iterator[Tracker]:
     """Removes, after the test, every image it registered and any check container left."""
     from docker.errors import ImageNotFound
 
-    track = Tracker(docker_client)
+    track = Tracker(docker_client, stage_images)
     yield track
     for container in docker_client.containers.list(
             all=True, filters={"label": "sagepack.check=true"}):

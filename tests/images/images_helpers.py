@@ -43,9 +43,14 @@ def make_project(root: Path, *, git: bool = True) -> Settings:
 class Tracker:
     """Remembers images by tag or id; removes them (and stray check containers) at the end."""
 
-    def __init__(self, client: object) -> None:
+    def __init__(self, client: object, stages: list[str]) -> None:
         self.client = client
         self.images: list[str] = []
+        self.stages = stages
 
     def add(self, *refs: str) -> None:
         self.images.extend(refs)
+
+    def add_stages(self, *ids: str) -> None:
+        """Builder-stage images: shared by the session's builds, removed at its end."""
+        self.stages.extend(i for i in ids if i not in self.stages)

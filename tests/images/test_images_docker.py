@@ -36,6 +36,7 @@ def _build(project: Settings, client: Any, tracker: Tracker, **kwargs: Any) -> A
     result = build(project, model, variant, client=client, display=SilentDisplay(),
                    log=_quiet, **kwargs)
     tracker.add(result.image_id)
+    tracker.add_stages(*result.stage_images)
     return result
 
 
@@ -134,6 +135,7 @@ def test_secret_in_the_environment_fails_the_build_and_untags(project: Settings,
     assert FAKE_AWS_KEY not in str(info.value)
     report = json.loads((project.project.dist_for("tiny") / "build-cpu.json").read_text())
     tracker.add(report["image_id"])
+    tracker.add_stages(*report["stage_images"])
     assert not docker_client.images.list(name="sagepack-test/tiny")
 
 
@@ -147,6 +149,7 @@ def test_image_over_its_size_limit_fails_the_build(project: Settings, docker_cli
               log=_quiet)
     report = json.loads((project.project.dist_for("tiny") / "build-cpu.json").read_text())
     tracker.add(report["image_id"])
+    tracker.add_stages(*report["stage_images"])
 
 
 def _context(tmp_path: Path, dockerfile: str, files: dict[str, Path] | None = None) -> Path:

@@ -60,6 +60,7 @@ class BuildResult:
     steps: int
     cacheable_steps: int
     report: dict[str, Any]
+    stage_images: tuple[str, ...] = ()
 
 
 def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,
@@ -200,7 +201,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 else str(var.requirements),
                                 "wheelhouse": str(wheelhouse.path),
                                 "wheelhouse_size": wheelhouse.size,
-                                "environment": env_vars})
+                                "environment": env_vars,
+                                "stage_images": list(engine.stage_images)})
     report_path = write_report(
         settings.project.dist_for(model.name) / f"build-{var.name}.json", report)
     print_report(report)
@@ -213,14 +215,14 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                        image_id=engine.image_id, size=size, report_path=report_path,
                        seconds=seconds, cache_hits=engine.cache_hits,
                        steps=len(engine.steps), cacheable_steps=engine.cacheable_steps,
-                       report=report)
+                       report=report, stage_images=engine.stage_images)
 
 
 def _untag(client: docker.DockerClient, tags: tuple[str, ...]) -> None:
-    """Remove the tags of a failed image, keeping its layers for the build cache."""
+    """Remove the tags (and so the image) that failed a check; shared layers stay cached."""
     for tag in tags:
         try:
-            client.images.remove(tag, noprune=True)
+            client.images.remove(tag)
         except (APIError, ImageNotFound) as exc:
             raise ImageError(f"could not untag {tag} after a failed check: {exc}") from exc
 

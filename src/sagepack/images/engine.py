@@ -26,6 +26,7 @@ TAIL_LINES = 25
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
+_RESULT = re.compile(r"^---> ([0-9a-f]{12,64})$")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Step:
     cached: bool = False
     seconds: float = 0.0
     lines: list[str] = field(default_factory=list)
+    result_id: str = ""
 
     @property
     def cacheable(self) -> bool:
@@ -56,6 +58,16 @@ class EngineResult:
     @property
     def cacheable_steps(self) -> int:
         return sum(1 for s in self.steps if s.cacheable)
+
+    @property
+    def stage_images(self) -> tuple[str, ...]:
+        """Untagged images the earlier stages (the builder) left behind: build cache."""
+        out: list[str] = []
+        for before, step in zip(self.steps, self.steps[1:], strict=False):
+            is_from = step.instruction.split(" ", 1)[0].upper() == "FROM"
+            if is_from and before.result_id and before.cacheable:
+                out.append(before.result_id)
+        return tuple(out)
 
 
 class Display(Protocol):
@@ -143,6 +155,9 @@ def follow(chunks: Iterable[Mapping[str, Any]], tag: str,
             current.lines.append(text)
             if text.strip() == "---> Using cache":
                 current.cached = True
+            result = _RESULT.match(text.strip())
+            if result:
+                current.result_id = result.group(1)
         built = _BUILT.match(text.strip())
         if built and not image_id:
             image_id = built.group(1)
