@@ -82,7 +82,7 @@ def test_manifest_lists_members_with_sha256(iris: config.ModelConfig, tmp_path: 
 
 def test_junk_and_ignore_file_are_skipped(iris: config.ModelConfig, tmp_path: Path) -> None:
     model = copy_model(iris, tmp_path / "iris", 0)
-    (model.root / "code" / "__pycache__").mkdir()
+    (model.root / "code" / "__pycache__").mkdir(exist_ok=True)
     (model.root / "code" / "__pycache__" / "x.pyc").write_bytes(b"x")
     (model.root / ".DS_Store").write_bytes(b"x")
     (model.root / "code" / "inference.py~").write_text("backup")
