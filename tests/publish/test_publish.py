@@ -324,3 +324,31 @@ accept = "text/csv"
                      console=console, validation_role_arn=role)
     assert [p.action for p in second.packages] == ["skipped"]
     assert second.packages[0].arn == first.packages[0].arn
+
+
+def test_local_aws_helper_prints_working_variables_and_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "sagepack.publish.localstack",
+                             "--bucket", "helper-bucket"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        env: dict[str, str] = {}
+        for line in proc.stdout:
+            if line.startswith("#"):
+                break
+            key, _, value = line.removeprefix("export ").strip().partition("=")
+            env[key] = value
+        assert set(env) >= {"AWS_ENDPOINT_URL", "SAGEPACK_REGISTRY", "AWS_ACCESS_KEY_ID"}
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["helper-bucket"]
+        assert requests.get(f"http://{env['SAGEPACK_REGISTRY']}/v2/", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{env['SAGEPACK_REGISTRY']}/v2/", timeout=5)

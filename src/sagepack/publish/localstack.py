@@ -120,12 +120,24 @@ def ecr_credentials(endpoint_url: str, region: str = DEFAULT_REGION) -> tuple[st
     return user, password
 
 
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash: the ``bcrypt`` package, else apache2-utils' ``htpasswd`` binary."""
+    try:
+        import bcrypt
+    except ImportError:
+        exe = shutil.which("htpasswd")
+        if exe is None:
+            raise PublishError("an htpasswd file needs bcrypt hashes: install the Python "
+                               "package bcrypt (or Debian's apache2-utils)") from None
+        out = subprocess.run([exe, "-nbBC", "5", "user", password], capture_output=True,
+                             text=True, check=True).stdout
+        return out.strip().partition(":")[2]
+    return str(bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode())
+
+
 def write_htpasswd(path: Path, users: Mapping[str, str]) -> None:
     """An htpasswd file with bcrypt hashes (the only kind the registry accepts)."""
-    import bcrypt
-
-    lines = [f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=5)).decode()}"
-             for user, pw in users.items()]
+    lines = [f"{user}:{_bcrypt(password)}" for user, password in users.items()]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -175,6 +175,10 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
         if repo.created:
             console.print(f"created ECR repository {name} (scan on push, tags "
                           f"{repo.tag_mutability.lower()})")
+        elif repo.tag_mutability != plan.tag_mutability:
+            console.print(f"note: ECR repository {name} has {repo.tag_mutability.lower()} "
+                          f"tags, not the configured {plan.tag_mutability.lower()} "
+                          "(left as it is)")
     ecr.login(docker, registry, auth)
     api = ecr.RegistryApi(registry, auth)
     try:
