@@ -51,7 +51,7 @@ class Function:
             return self.fn(*args)
         except InferenceError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the one boundary between handler code and HTTP statuses
             raise handler_failure(self.name, exc) from exc
 
 
@@ -102,7 +102,7 @@ class Handler:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except Exception as exc:  # whatever the import raised, the handler is unusable
             sys.modules.pop(name, None)
             raise HandlerError(f"importing handler {path} failed: {type(exc).__name__}: {exc}") from exc
         return cls.from_module(module, path)
@@ -192,7 +192,7 @@ def _default_predict(model: Any, data: Any) -> Any:
         return predict(data) if callable(predict) else model(data)
     except InferenceError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # the model is handler code too
         raise handler_failure("model.predict", exc) from exc
 
 

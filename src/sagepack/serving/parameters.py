@@ -6,7 +6,7 @@ Environment variables are read once, at start-up, by :mod:`sagepack.serving.sett
 Variable                               Default                         Meaning
 =====================================  ==============================  =====================================================
 ``SAGEMAKER_BIND_TO_PORT``             ``8080``                        TCP port to listen on (all interfaces).
-``SAGEMAKER_SAFE_PORT_RANGE``          unset                           Ports the container may use besides; read, unused.
+``SAGEMAKER_SAFE_PORT_RANGE``          unset                           Side ports the container may use; none needed.
 ``SAGEMAKER_MODEL_SERVER_WORKERS``     one per CPU                     Worker processes; each loads the model once.
 ``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``60``                          Seconds one invocation may take; then 504.
 ``SAGEMAKER_PROGRAM``                  ``inference.py``                Handler module in the handler directory.
