@@ -36,6 +36,7 @@ def test_error_chunk_names_the_failing_step_with_its_log_tail() -> None:
     assert info.value.step == "RUN pip install x"
     assert "step 2/2" in str(info.value)
     assert any("No matching distribution" in line for line in info.value.log_tail)
+    assert "No matching distribution found for x" in str(info.value)  # shown to the user
 
 
 def test_a_stream_that_ends_without_an_image_is_a_failure() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from sagepack.config import Settings
 from sagepack.errors import ImageError
 from sagepack.images.environment import DEFAULT_MIRROR
 
@@ -230,3 +231,27 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
 
 def _rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def ensure_bases(settings: Settings, *, name: str | None = None, rebuild: bool = False,
+                 client: docker.DockerClient | None = None,
+                 log: Log | None = None) -> dict[str, str]:
+    """``invoke base``: every base image a variant names (or just ``name``) -> image id."""
+    from sagepack.images.docker_client import docker_client
+    from sagepack.images.environment import BuildEnvironment
+    from sagepack.progress import say
+
+    show = log or say
+    engine = client or docker_client()
+    mirror = BuildEnvironment.from_environ().debian_mirror
+    names = [name] if name else sorted({v.base_image for m in settings.models.values()
+                                        for v in m.variants.values()})
+    ids: dict[str, str] = {}
+    for base in names:
+        present = _image_id(engine, base)
+        if present is not None and not rebuild:
+            show(f"{base}: present ({present[:19]})")
+            ids[base] = present
+            continue
+        ids[base] = ensure_base(engine, base, rebuild=rebuild, mirror=mirror, log=show)
+    return ids

@@ -129,7 +129,9 @@ def follow(chunks: Iterable[Mapping[str, Any]], tag: str,
                 if current else "before the first step"
             tail = (current.lines if current else preamble)[-TAIL_LINES:]
             show.end()
-            raise BuildFailed(f"building {tag} failed at {where}: {message.strip()}", tag,
+            shown = "".join(f"\n    {line}" for line in tail)
+            raise BuildFailed(f"building {tag} failed at {where}: {message.strip()}"
+                              + (f"\n  last lines of its log:{shown}" if shown else ""), tag,
                               step=current.instruction if current else None,
                               log_tail=[*tail, message.strip()])
         if kind == "aux":

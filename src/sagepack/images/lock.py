@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagepack.config import ModelConfig, Variant
+from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import LockError
 from sagepack.files import atomic_path
 
@@ -145,3 +145,15 @@ def _logical_lines(lines: Sequence[str]) -> list[tuple[int, str]]:
 
 def lock_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lock_models(settings: Settings, *, model: str | None = None, variant: str = "all",
+                upgrade: bool = False) -> list[Path]:
+    """``invoke lock``: lock every selected model's selected variants; the locks' paths."""
+    paths: list[Path] = []
+    for config in settings.select(model):
+        names = sorted(config.variants) if variant == "all" else [variant]
+        for name in names:
+            paths.append(lock(config, name, project_root=settings.project.root,
+                              upgrade=upgrade))
+    return paths
