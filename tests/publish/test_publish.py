@@ -352,3 +352,17 @@ def test_local_aws_helper_prints_working_variables_and_stops_cleanly(tmp_path: P
         assert proc.wait(30) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://{env['SAGEPACK_REGISTRY']}/v2/", timeout=5)
+
+
+def test_missing_credentials_are_a_clear_error(aws_env: dict[str, str], services: LocalAws,
+                                               project: Project, images: Images,
+                                               console: Console,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    make_bucket(project.bucket, "us-east-1")
+    demo_image(images, project)
+    project.pack()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(PublishError, match="no usable AWS credentials"):
+        run(project, console)
+    assert catalog(services) == []

@@ -7,7 +7,8 @@ re-run after a failure finishes what is missing and skips what is done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,13 @@ from sagepack.publish.aws import (
 )
 from sagepack.publish.checksums import UploadSettings
 from sagepack.publish.model_package import PackageResult
-from sagepack.publish.plan import ArchiveTarget, ImageTarget, PackageTarget, make_plan
+from sagepack.publish.plan import (
+    ArchiveTarget,
+    ImageTarget,
+    PackageTarget,
+    PublishPlan,
+    make_plan,
+)
 from sagepack.publish.progress import PushProgress
 from sagepack.publish.report import (
     ArchiveResult,
@@ -156,6 +163,32 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
         console.print("dry run: nothing was pushed, uploaded or created")
         return report
 
+    with _aws_errors():
+        _publish(settings, plan, report, models, force=force, console=console,
+                 session=session, docker=docker, upload=upload,
+                 validation_role_arn=validation_role_arn)
+    return report
+
+
+@contextlib.contextmanager
+def _aws_errors() -> Iterator[None]:
+    """An AWS error that no step turned into a PublishError still names the call."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PublishError(f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: "
+                           f"{error.get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise PublishError(f"AWS call failed: {exc}") from exc
+
+
+def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
+             models: Sequence[ModelConfig], *, force: bool, console: Console,
+             session: Any | None, docker: Any, upload: UploadSettings,
+             validation_role_arn: str | None) -> None:
     # --- checks: nothing is sent before all of them pass ------------------------------
     clients = make_clients(plan.region, session)
     account = caller_account(clients, plan.account_id)
@@ -209,7 +242,6 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
 
     report.write({m.name: m.version for m in models if m.name in plan.dist})
     print_report(console, report)
-    return report
 
 
 def _do_image(step: ImageStep, docker: Any, api: ecr.RegistryApi, clients: AwsClients,
