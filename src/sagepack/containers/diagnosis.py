@@ -35,7 +35,7 @@ class Evidence:
     listening: frozenset[int] | None = None  # TCP ports listening inside; None: unknown
     timed_out_after: float | None = None
     last_ping: str = ""  # what the last /ping attempt got
-    extra: Mapping[str, str] = field(default_factory=dict)
+    serve_files: Mapping[str, int] = field(default_factory=dict)  # path -> mode, on PATH
 
     @classmethod
     def from_state(cls, image: str, state: Mapping[str, Any], logs: str,
@@ -86,6 +86,12 @@ def _frames(traceback: str) -> list[tuple[str, str]]:
 
 def _serve_problem(e: Evidence) -> str | None:
     text = f"{e.engine_error}\n{e.logs}".lower()
+    not_executable = {path: mode for path, mode in e.serve_files.items() if not mode & 0o111}
+    if not_executable and len(not_executable) == len(e.serve_files):
+        files = ", ".join(f"{p} (mode {m & 0o7777:04o})" for p, m in not_executable.items())
+        return (f"`serve` is not executable: {files} has no run bit, so the engine cannot "
+                "run it (chmod 0755, or COPY --chmod=0755 in the Dockerfile). Engine said: "
+                + (e.engine_error or tail(e.logs, 3)))
     missing = ("executable file not found" in text or "no such file or directory" in text
                or "serve: not found" in text or "serve: command not found" in text)
     if "serve" in text and missing and (e.exit_code in (127, None, 0) or e.engine_error):
@@ -114,7 +120,8 @@ def _traceback_problem(e: Evidence) -> str | None:
     exc_name = exc.split(":", 1)[0].rsplit(".", 1)[-1]
     if "model_fn" in functions:
         return f"model_fn failed while loading the model: {exc}\n{tb}"
-    handler_frames = [f for f in files if not ("site-packages" in f or "/lib/python" in f)]
+    handler_frames = [f for f in files if not ("site-packages" in f or "/lib/python" in f
+                                               or f.startswith("<"))]
     if exc_name in _IMPORT_ERRORS or "<module>" in functions:
         where = f" in {handler_frames[-1]}" if handler_frames else ""
         what = "the handler module could not be imported" if (
@@ -124,6 +131,16 @@ def _traceback_problem(e: Evidence) -> str | None:
     if "MemoryError" in exc_name:
         return f"out of memory while starting: {exc}\n{tb}"
     return f"the server failed with {exc}\n{tb}"
+
+
+def handler_failure(logs: str) -> str | None:
+    """The handler failing to import or ``model_fn`` raising, when the logs show it: a
+    model in that state never becomes ready, however long one waits."""
+    problem = _traceback_problem(Evidence(image="", logs=logs))
+    if problem and (problem.startswith("model_fn failed")
+                    or problem.startswith("the handler module could not be imported")):
+        return problem
+    return None
 
 
 def diagnose(e: Evidence) -> str:

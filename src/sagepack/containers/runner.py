@@ -14,6 +14,7 @@ The container (and everything else created) is removed on exit, on error and on 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,13 @@ from sagepack.containers.contract import (
     check_no_credentials,
     serving_port,
 )
-from sagepack.containers.diagnosis import Evidence, diagnose, parse_listening, tail
+from sagepack.containers.diagnosis import (
+    Evidence,
+    diagnose,
+    handler_failure,
+    parse_listening,
+    tail,
+)
 from sagepack.containers.engine import new_run_id
 from sagepack.containers.relay import ExecRelay
 from sagepack.errors import ContainerError
@@ -76,6 +83,7 @@ class RunningContainer:
         self._relay: ExecRelay | None = None
         self._python: str | None = None
         self._url: str | None = None
+        self._looked = 0.0
         self.session = requests.Session()
 
     # --- reaching it -----------------------------------------------------------------
@@ -152,11 +160,30 @@ class RunningContainer:
 
     # --- life cycle ------------------------------------------------------------------
 
+    def serve_files(self) -> dict[str, int]:
+        """Files named ``serve`` in the directories of the image's PATH, with their modes
+        (read from the stopped container's file system)."""
+        env = self.container.attrs.get("Config", {}).get("Env") or []
+        path = next((v.split("=", 1)[1] for v in env if v.startswith("PATH=")),
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        found: dict[str, int] = {}
+        for folder in path.split(":"):
+            candidate = f"{folder.rstrip('/')}/serve"
+            try:
+                stream, stat = self.client.api.get_archive(self.container.id, candidate)
+            except (NotFound, APIError):
+                continue
+            for _ in stream:  # drain and close the response
+                pass
+            found[candidate] = int(stat.get("mode", 0))
+        return found
+
     def start(self) -> None:
         try:
             self.container.start()
         except APIError as exc:
-            evidence = self.evidence(engine_error=str(exc.explanation or exc))
+            evidence = self.evidence(engine_error=str(exc.explanation or exc),
+                                     serve_files=self.serve_files())
             raise ContainerError(f"{self.image} did not start: {diagnose(evidence)}",
                                  image=self.image, diagnosis=diagnose(evidence),
                                  logs=tail(evidence.logs)) from exc
@@ -172,7 +199,15 @@ class RunningContainer:
         except ContainerError:
             self._check_alive()
             raise
-        return readiness.ping(self.session, url, PING_TIMEOUT_S)
+        result = readiness.ping(self.session, url, PING_TIMEOUT_S)
+        now = time.monotonic()
+        if not result.ok and result.detail.startswith("HTTP") and now - self._looked >= 2.0:
+            # The server answers but is not ready: if the handler cannot load, say so now
+            # rather than after the deadline.
+            self._looked = now
+            if handler_failure(self.logs(tail_lines=500)):
+                raise self.failure(f"{self.image} will not become ready", last_ping=result.detail)
+        return result
 
     def wait_ready(self, deadline_s: float = DEFAULT_DEADLINE_S) -> float:
         """Poll /ping until 200; raises :class:`ContainerError` saying why it never was."""
@@ -234,7 +269,7 @@ def serving_container(client: Any, image: str, *, model_dir: Path | None, no_net
     kwargs: dict[str, Any] = {
         "environment": dict(env),
         "labels": {RUN_LABEL: run_id},
-        "name": f"sagepack-{run_id}",
+        "name": f"sagepack-{run_id}-{new_run_id()[:6]}",
         "detach": True,
         "device_requests": device_requests(gpu),
     }
