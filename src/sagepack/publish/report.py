@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from sagepack.files import write_json
@@ -125,7 +126,10 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 def _show(console: Console, table: Table) -> None:
     """Tables keep full digests on one line when the output is a log, not a terminal."""
-    console.print(table, width=None if console.is_terminal else 220)
+    if not console.is_terminal:
+        wide = console.options.update(width=1000)
+        table.width = Measurement.get(console, wide, table).maximum
+    console.print(table, crop=console.is_terminal)
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
