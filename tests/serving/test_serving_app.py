@@ -396,3 +396,31 @@ def test_input_fn_that_cannot_parse_the_body_is_a_400(make_app: App) -> None:
     assert response.status_code == 400
     assert "malformed request body: input_fn raised JSONDecodeError" in response.json()["message"]
     assert invoke(app, b"[1]").json() == [1]
+
+
+BODY_KINDS = """
+    from io import StringIO
+
+    def model_fn(model_dir):
+        return None
+
+    def transform_fn(model, body, content_type, accept):
+        kind = type(body).__name__
+        text = StringIO(body).read() if isinstance(body, str) else body.decode()
+        return f"{kind}:{body.decode('utf-8')}:{text}"
+"""
+
+
+def test_json_and_csv_bodies_work_as_str_and_as_bytes(make_app: App) -> None:
+    app = make_app(BODY_KINDS)
+    assert invoke(app, "1,2", "text/csv").text == "TextBody:1,2:1,2"
+    assert invoke(app, "[1]", "application/json").text == "TextBody:[1]:[1]"
+    assert invoke(app, "raw", "application/octet-stream").text == "bytes:raw:raw"
+    # A body that is not UTF-8 stays bytes (the handler decides what it means).
+    response = invoke(app, b"\xff", "text/csv")
+    assert response.status_code == 500 and "UnicodeDecodeError" in response.json()["message"]
+
+
+def test_text_bodies_can_be_turned_off(make_app: App) -> None:
+    app = make_app(BODY_KINDS, text_bodies=False)
+    assert invoke(app, "1,2", "text/csv").text == "bytes:1,2:1,2"

@@ -54,6 +54,7 @@ def model_fn(model_dir):
 AWS_INFERENCE_PY = '''
 import json
 import os
+from io import StringIO
 
 import joblib
 import numpy as np
@@ -68,6 +69,8 @@ def input_fn(request_body, request_content_type):
     if request_content_type == "application/json":
         data = json.loads(request_body)
         return np.array(data["instances"])
+    if request_content_type == "text/csv":
+        return np.loadtxt(StringIO(request_body), delimiter=",", ndmin=2)
     raise ValueError("Unsupported content type: {}".format(request_content_type))
 
 
@@ -131,10 +134,13 @@ def test_aws_inference_script_with_all_functions(iris_model: Path) -> None:
         result = response.json()
         assert result["predictions"] == [0, 2]
         assert np.allclose(np.sum(result["probabilities"], axis=1), 1.0)
-        refused = invoke(app, "1,2,3,4", "text/csv")
+        as_csv = invoke(app, "5.1,3.5,1.4,0.2\n7.7,3.0,6.1,2.3\n", "text/csv",
+                        accept="application/json")
+        assert as_csv.json()["predictions"] == [0, 2]
+        refused = invoke(app, "1,2,3,4", "application/x-npy")
         assert refused.status_code == 500
         assert refused.json()["message"] \
-            == "input_fn raised ValueError: Unsupported content type: text/csv"
+            == "input_fn raised ValueError: Unsupported content type: application/x-npy"
     finally:
         app.pool.shutdown()
 

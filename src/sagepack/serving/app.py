@@ -174,7 +174,7 @@ class ServingApp:
             remaining = settings.timeout_s - (time.monotonic() - started)
             result, result_type = await self.pool.run(
                 max(remaining, 0.0), handler.invoke, self.model, body, context, accept,
-                settings.default_accept)
+                settings.default_accept, settings.text_bodies)
         except InferenceError as exc:
             return (*await self._fail(send, exc), inference_id)
         except CallTimeout:

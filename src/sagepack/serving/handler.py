@@ -6,6 +6,9 @@ content_type)``, ``predict_fn(data, model)``, ``output_fn(prediction, accept)``,
 ``context`` argument (:class:`~sagepack.serving.context.Context`). Omitted functions fall
 back to the default codecs and to ``model.predict(data)`` (or ``model(data)``).
 
+``body`` is ``bytes``, except that JSON and CSV bodies arrive as a ``str`` that also has
+``.decode()`` (:class:`TextBody`), so scripts written for AWS's scikit-learn container
+(``StringIO(body)``) and for its PyTorch container (``body.decode()``) both run.
 ``content_type`` is the request's media type without parameters, in lower case. ``accept``
 is the Accept header, with a missing Accept or ``*/*`` replaced by the default response
 type and a single media range stripped of its parameters. ``output_fn`` and
@@ -32,6 +35,8 @@ from sagepack.errors import HandlerError, InferenceError
 from sagepack.serving import codecs
 from sagepack.serving.context import Context
 
+# Bodies handed to input_fn/transform_fn as text, as AWS's scikit-learn container does.
+_TEXT_TYPES = frozenset({"application/json", "text/csv"})
 # Exceptions that, raised by input_fn, mean the body does not parse.
 _MALFORMED = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
 
@@ -161,19 +166,23 @@ class Handler:
         return model
 
     def invoke(self, model: Any, body: bytes, context: Context, accept: str,
-               default_type: str) -> tuple[bytes, str]:
+               default_type: str, text_bodies: bool = True) -> tuple[bytes, str]:
         """Run one request through the handler; ``accept`` is negotiated or handler-bound.
 
         ``default_type`` labels a body that output_fn/transform_fn returned without a type
-        when ``accept`` names several.
+        when ``accept`` names several. With ``text_bodies``, JSON and CSV bodies reach
+        input_fn/transform_fn as :class:`TextBody` (see there).
 
         Returns the response body and its content type. Raises InferenceError.
         """
+        raw: bytes | str = body
+        if text_bodies and context.content_type in _TEXT_TYPES and not self.decodes:
+            raw = TextBody.of(body)
         if self.transform_fn is not None:
-            result = self.transform_fn(context, model, body, context.content_type, accept)
+            result = self.transform_fn(context, model, raw, context.content_type, accept)
             return _response(result, accept, default_type, "transform_fn")
         if self.input_fn is not None:
-            data = self.input_fn(context, body, context.content_type)
+            data = self.input_fn(context, raw, context.content_type)
         else:
             data = codecs.decode(body, context.content_type, context)
         if self.predict_fn is not None:
@@ -184,6 +193,29 @@ class Handler:
             result = self.output_fn(context, prediction, accept)
             return _response(result, accept, default_type, "output_fn")
         return codecs.encode(prediction, accept, context), accept
+
+
+class TextBody(str):
+    """A UTF-8 request body as ``str`` that also answers ``.decode()``.
+
+    AWS's scikit-learn container hands JSON and CSV bodies to ``input_fn`` as ``str``
+    (scripts wrap them in ``StringIO``); its PyTorch container hands ``bytes`` (scripts call
+    ``.decode()`` or ``json.loads``). This type serves both. ``SAGEPACK_TEXT_BODIES=false``
+    passes ``bytes`` instead; a body that is not UTF-8 is passed as ``bytes`` anyway.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, body: bytes) -> TextBody | bytes:
+        try:
+            return cls(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return body
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The text itself (it was decoded from UTF-8 already)."""
+        return str(self)
 
 
 def _default_predict(model: Any, data: Any) -> Any:

@@ -36,6 +36,10 @@ Variable                               Default                         Meaning
                                                                        the supervisor kills and replaces it.
 ``SAGEPACK_ACCESS_LOG``                ``true``                        One line per request on stdout.
 ``SAGEPACK_LOG_LEVEL``                 ``INFO``                        Log level of the server.
+``SAGEPACK_TEXT_BODIES``               ``true``                        JSON and CSV bodies reach input_fn/transform_fn as
+                                                                       ``str`` that also has ``.decode()`` (serves AWS's
+                                                                       scikit-learn and PyTorch conventions alike);
+                                                                       ``false``: ``bytes``.
 =====================================  ==============================  =====================================================
 """
 
@@ -71,6 +75,7 @@ GRACEFUL_TIMEOUT: Final = "SAGEPACK_GRACEFUL_TIMEOUT"
 HEARTBEAT_TIMEOUT: Final = "SAGEPACK_HEARTBEAT_TIMEOUT"
 ACCESS_LOG: Final = "SAGEPACK_ACCESS_LOG"
 LOG_LEVEL: Final = "SAGEPACK_LOG_LEVEL"
+TEXT_BODIES: Final = "SAGEPACK_TEXT_BODIES"
 
 #: Every environment variable the server reads, in the order of the table above.
 ALL: Final = (
@@ -79,6 +84,7 @@ ALL: Final = (
     MODEL_DIR, HANDLER_DIR, DEFAULT_ACCEPT, DEFAULT_CONTENT_TYPE, DEBUG,
     CONFIG_MAX_CONCURRENT_TRANSFORMS, CONFIG_BATCH_STRATEGY, CONFIG_MAX_PAYLOAD_IN_MB, HOST,
     THREADS, MAX_HUNG_THREADS, GRACEFUL_TIMEOUT, HEARTBEAT_TIMEOUT, ACCESS_LOG, LOG_LEVEL,
+    TEXT_BODIES,
 )
 
 # --- defaults ------------------------------------------------------------------------------

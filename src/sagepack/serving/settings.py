@@ -52,6 +52,7 @@ class Settings:
     heartbeat_timeout_s: float = 30.0
     access_log: bool = True
     log_level: str = "INFO"
+    text_bodies: bool = True
 
     @property
     def max_body_bytes(self) -> int:
@@ -121,6 +122,7 @@ class Settings:
             heartbeat_timeout_s=reader.number(p.HEARTBEAT_TIMEOUT, 30.0, low=1.0),
             access_log=reader.boolean(p.ACCESS_LOG, True),
             log_level=(env.get(p.LOG_LEVEL) or "INFO").strip().upper(),
+            text_bodies=reader.boolean(p.TEXT_BODIES, True),
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             reader.problem(p.LOG_LEVEL, f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
