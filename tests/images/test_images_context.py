@@ -79,3 +79,18 @@ def test_model_is_split_into_code_and_weights(tmp_path: Path) -> None:
     assert "model-code/code/inference.py" in ctx.files
     assert "model-weights/weights.json" in ctx.files
     assert not any(n.startswith("model-weights/code") for n in ctx.files)
+
+
+def test_tags_are_version_and_git_short_sha_per_variant(project: Settings,
+                                                        tmp_path: Path) -> None:
+    from images_helpers import make_project
+
+    from sagepack.images import image_tags
+
+    tags = image_tags(project, project.models["tiny"], "cpu")
+    assert tags[0] == "sagepack-test/tiny:0.1.0-cpu"
+    assert len(tags) == 2
+    assert tags[1].startswith("sagepack-test/tiny:") and tags[1].endswith("-cpu")
+    assert len(tags[1].split(":")[1]) == len("0123456789ab-cpu")
+    no_git = make_project(tmp_path / "plain", git=False)
+    assert image_tags(no_git, no_git.models["tiny"], "cpu") == ("sagepack-test/tiny:0.1.0-cpu",)
