@@ -17,9 +17,6 @@ LOG_TAIL_LINES = 60
 _TRACEBACK_START = "Traceback (most recent call last):"
 _IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError", "SyntaxError", "IndentationError",
                   "NameError")
-_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Exit|"
-                             r"Interrupt|Warning|Failed|Failure))(?::\s*(.*))?$")
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -57,26 +54,49 @@ def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+_CHAINS = ("The above exception was the direct cause of the following exception:",
+           "During handling of the above exception, another exception occurred:")
+
+
+def _traceback_end(lines: list[str], start: int) -> int:
+    """Index after the exception line of the traceback starting at ``start``."""
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip() and not lines[i][0].isspace():
+            return i + 1  # frames are indented; the first line that is not ends it
+    return len(lines)
+
+
 def last_traceback(logs: str) -> str | None:
-    """The last Python traceback in ``logs`` (up to and including its exception line)."""
+    """The last Python traceback in ``logs``, with the tracebacks chained to it (``raise ...
+    from``), up to and including its exception line."""
     lines = logs.splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip().endswith(_TRACEBACK_START)]
     if not starts:
         return None
-    block: list[str] = []
-    for line in lines[starts[-1]:]:
-        block.append(line)
-        stripped = line.strip()
-        if len(block) > 1 and _EXCEPTION_LINE.match(stripped) and not line.startswith(" "):
+    first = starts[-1]
+    for earlier in reversed(starts[:-1]):
+        between = [ln.strip() for ln in lines[_traceback_end(lines, earlier):first]
+                   if ln.strip()]
+        if between and all(ln in _CHAINS for ln in between):
+            first = earlier
+        else:
             break
-    return "\n".join(block)
+    return "\n".join(lines[first:_traceback_end(lines, starts[-1])])
+
+
+def root_exception_line(traceback: str) -> str:
+    """The exception line of the first traceback of a chain (the original cause)."""
+    lines = traceback.splitlines()
+    return exception_line("\n".join(lines[:_traceback_end(lines, 0)]))
 
 
 def exception_line(traceback: str) -> str:
-    for line in reversed(traceback.splitlines()):
-        if _EXCEPTION_LINE.match(line.strip()):
+    """The exception line (the last line that is not indented) of one traceback."""
+    lines = [ln for ln in traceback.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if not line[0].isspace() and not line.strip().endswith(_TRACEBACK_START):
             return line.strip()
-    return traceback.splitlines()[-1].strip()
+    return lines[-1].strip() if lines else ""
 
 
 def _frames(traceback: str) -> list[tuple[str, str]]:
@@ -113,7 +133,7 @@ def _traceback_problem(e: Evidence) -> str | None:
     tb = last_traceback(e.logs)
     if tb is None:
         return None
-    exc = exception_line(tb)
+    exc = root_exception_line(tb)
     frames = _frames(tb)
     functions = {fn for _, fn in frames}
     files = [path for path, _ in frames]
