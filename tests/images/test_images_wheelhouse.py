@@ -90,3 +90,36 @@ def test_wheel_for_another_platform_names_the_package(tmp_path: Path) -> None:
 ])
 def test_wheel_fits_image(name: str, fits: bool) -> None:
     assert wheel_fits_image(name) is fits
+
+
+@pytest.mark.slow
+def test_download_with_a_wrong_hash_names_the_package(tmp_path: Path) -> None:
+    from sagepack.images.wheelhouse import ensure_wheelhouse
+
+    lock = _lock(tmp_path / "lock.txt", {"click==8.1.7": "0" * 64})
+    with pytest.raises(LockError, match=r"hash mismatch: click==8\.1\.7"):
+        ensure_wheelhouse(lock, tmp_path / "cache")
+    assert not any((tmp_path / "cache").iterdir())  # nothing half-made is kept
+
+
+@pytest.mark.slow
+def test_download_of_a_package_without_a_wheel_for_the_image_names_it(tmp_path: Path) -> None:
+    from sagepack.images.wheelhouse import ensure_wheelhouse
+
+    # PyYAML 5.3.1 predates CPython 3.11: no wheel fits the image.
+    lock = _lock(tmp_path / "lock.txt", {"pyyaml==5.3.1": "1" * 64})
+    with pytest.raises(LockError, match=r"pyyaml==5\.3\.1"):
+        ensure_wheelhouse(lock, tmp_path / "cache")
+
+
+@pytest.mark.slow
+def test_wheelhouse_is_keyed_by_the_lock_and_reused(tmp_path: Path) -> None:
+    from sagepack.images.wheelhouse import ensure_wheelhouse
+
+    repo = Path(__file__).resolve().parents[2]
+    lock = repo / "tests/images/fixtures/tiny/requirements/cpu.txt"
+    first = ensure_wheelhouse(lock, tmp_path / "cache")
+    again = ensure_wheelhouse(lock, tmp_path / "cache")
+    assert first.downloaded and not again.downloaded
+    assert first.path == again.path == tmp_path / "cache" / first.lock_sha256
+    assert {w.name for w in first.wheels} >= {"numpy", "uvicorn", "uvloop", "httptools"}
