@@ -28,6 +28,11 @@ def test_env_marker_becomes_env_lines_with_dollar_escaped() -> None:
     assert "# sagepack:env" not in text.splitlines()
 
 
+def test_invalid_env_names_are_refused() -> None:
+    with pytest.raises(ImageError, match="BAD NAME"):
+        render_dockerfile(TEMPLATE, {"BAD NAME": "1"})
+
+
 def test_template_without_marker_is_refused() -> None:
     with pytest.raises(ImageError, match="sagepack:env"):
         render_dockerfile("FROM scratch\n", {"A": "1"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.engine import Display, run_build
 from sagepack.images.environment import BuildEnvironment
-from sagepack.images.lock import lock_sha256, normalise, read_lock
+from sagepack.images.lock import SERVING_IN, lock_sha256, normalise, read_lock
 from sagepack.images.report import make_report, print_report, write_report
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.wheelhouse import ensure_wheelhouse
@@ -130,8 +130,6 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     var = model.variant(variant) if isinstance(variant, str) else variant
     mode = artifact_mode or model.artifact_mode
     if mode != model.artifact_mode:
-        from dataclasses import replace
-
         model = replace(model, artifact_mode=mode)
     engine_client = client or docker_client()
     environment = env or BuildEnvironment.from_environ()
@@ -145,7 +143,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         log(f"base image {var.base_image} is missing: building it first")
     ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror, log=log)
 
-    check_lock_covers(var, root / "containers/requirements/serving.in")
+    check_lock_covers(var, root / SERVING_IN)
     wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log)
     lock_digest = lock_sha256(var.requirements)
 

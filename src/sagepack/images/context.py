@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import re
 import tarfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ from sagepack.errors import ImageError
 from sagepack.images.wheelhouse import Wheelhouse
 
 ENV_MARKER = "# sagepack:env"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VENV = PurePosixPath("/opt/venv")
 SITE_PACKAGES = VENV / "lib/python3.11/site-packages"
 MODEL_DIR = PurePosixPath("/opt/ml/model")
@@ -187,6 +189,10 @@ def render_dockerfile(template: str, env: Mapping[str, str]) -> str:
     """``template`` with its ``# sagepack:env`` line replaced by ENV instructions."""
     if ENV_MARKER not in template.splitlines():
         raise ImageError(f"the Dockerfile has no '{ENV_MARKER}' line")
+    bad = sorted(k for k in env if not _ENV_NAME.match(k))
+    if bad:
+        raise ImageError(f"invalid environment variable name(s) for the image: {', '.join(bad)}"
+                         " (model or variant env in sagepack.toml)")
     if env:
         parts = [f"{key}={_quote(value)}" for key, value in sorted(env.items())]
         block = "ENV " + " \\\n    ".join(parts)
