@@ -75,3 +75,19 @@ def bench(c: Context, what: str = "all", out: str = "dist/bench",
 
     with _user_errors():
         run_benchmarks(_settings(), what, ROOT / out, size_mib=size_mib)
+
+
+@task(help={"model": "publish only this model (default: every model under artifacts/)",
+            "variant": "publish only this variant (default: every variant of each model)",
+            "dry-run": "print the plan and stop: nothing remote is touched",
+            "force": "replace a tag, object or model package that holds something else",
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+def publish(c: Context, model: str | None = None, variant: str | None = None,
+            dry_run: bool = False, force: bool = False, region: str | None = None) -> None:
+    """Push images to ECR, upload archives to S3, create the model package if configured."""
+    from sagepack.publish import publish as publish_models
+
+    with _user_errors():
+        settings = _settings(region=region)
+        publish_models(settings, settings.select(model), [variant] if variant else None,
+                       dry_run=dry_run, force=force)

