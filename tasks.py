@@ -53,6 +53,43 @@ def package(c: Context, model: str | None = None,
         package_models(settings, settings.select(model), source_date_epoch=source_date_epoch)
 
 
+@task(help={"name": "only this base image (default: every base a variant names)",
+            "rebuild": "build again even when the image is present"})
+def base(c: Context, name: str | None = None, rebuild: bool = False) -> None:
+    """Build the local Debian base images (debootstrap minbase + Python 3.11) variants name."""
+    from sagepack.images.base import ensure_bases
+
+    with _user_errors():
+        ensure_bases(_settings(), name=name, rebuild=rebuild)
+
+
+@task(help={"model": "lock only this model (default: every model)",
+            "variant": "cpu, cuda or all (default: all)",
+            "upgrade": "resolve afresh instead of keeping the versions the lock pins"})
+def lock(c: Context, model: str | None = None, variant: str = "all",
+         upgrade: bool = False) -> None:
+    """Lock each variant's requirements (.in -> .txt) with hashes for the image's platform."""
+    from sagepack.images.lock import lock_models
+
+    with _user_errors():
+        for path in lock_models(_settings(), model=model, variant=variant, upgrade=upgrade):
+            print(path.relative_to(ROOT))
+
+
+@task(help={"model": "build only this model (default: every model)",
+            "variant": "cpu, cuda or all (default: all)",
+            "no-cache": "run every step again, ignoring the engine's cache",
+            "verbose": "show the engine's full build log"})
+def build(c: Context, model: str | None = None, variant: str = "all",
+          no_cache: bool = False, verbose: bool = False) -> None:
+    """Build, check and report SageMaker-ready images of each model and variant, offline."""
+    from sagepack.images import build_all
+
+    with _user_errors():
+        build_all(_settings(), model=model, variant=variant, no_cache=no_cache,
+                  verbose=verbose)
+
+
 @task(help={"only": "run one gate: ruff, mypy or pytest",
             "pytest-args": "extra arguments for pytest, e.g. \"-m 'not docker' -x\""})
 def check(c: Context, only: str | None = None, pytest_args: str = "") -> None:

@@ -176,8 +176,8 @@ def _tarinfo(member: Member, mtime: int) -> tarfile.TarInfo:
 
 
 def _source_date_epoch(value: int | str | None) -> int:
-    """The members' mtime: the argument, else ``$SOURCE_DATE_EPOCH``, else 0."""
-    raw = str(value) if value is not None else os.environ.get("SOURCE_DATE_EPOCH", "")
+    """The members' mtime: the argument (flag, else ``$SOURCE_DATE_EPOCH``), else 0."""
+    raw = "" if value is None else str(value).strip()
     if not raw:
         return 0
     try:
@@ -381,7 +381,9 @@ def package_models(settings: Settings, models: Sequence[ModelConfig], *,
     """``invoke package``: pack each model into ``dist/<name>/`` and print a summary."""
     from sagepack.progress import table
 
-    results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=source_date_epoch)
+    epoch = source_date_epoch if source_date_epoch is not None else \
+        settings.project.source_date_epoch
+    results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=epoch)
                for m in models]
     table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
           [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",

@@ -30,6 +30,7 @@ DEFAULT_EXCLUDES = (MODEL_CONFIG_NAME, IGNORE_FILE_NAME, "samples/", "requiremen
 SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
 STRATEGIES = ("SingleRecord", "MultiRecord")
 ARTIFACT_MODES = ("dynamic", "baked")
+DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 # Environment variables sagepack reads (all of them, here and nowhere else).
 ENV_OVERRIDES = {
@@ -42,6 +43,8 @@ ENV_OVERRIDES = {
     "SAGEPACK_DIST_DIR": "dist_dir",
     "SAGEPACK_REGISTRY": "registry",
     "SAGEPACK_VALIDATION_ROLE_ARN": "validation_role_arn",
+    "SAGEPACK_WHEELHOUSE_DIR": "wheelhouse_dir",
+    "SAGEPACK_DEBIAN_MIRROR": "debian_mirror",
 }
 
 T = TypeVar("T")
@@ -138,6 +141,9 @@ class ProjectConfig:
     registry: str | None = None
     validation_role_arn: str | None = None
     tag_mutability: str = "IMMUTABLE"
+    source_date_epoch: int | None = None
+    wheelhouse_dir: Path = Path("~/.cache/sagepack/wheelhouse")
+    debian_mirror: str = DEFAULT_DEBIAN_MIRROR
     create_model_package: bool = False
     max_archive_bytes: int = 50 * 1024**3
     max_archive_members: int = 100_000
@@ -283,13 +289,18 @@ def _load_project(root: Path, env: Mapping[str, str],
         "registry": t.get("registry", str, None),
         "validation_role_arn": t.get("validation_role_arn", str, None),
         "dist_dir": t.get("dist_dir", str, "dist"),
+        "wheelhouse_dir": t.get("wheelhouse_dir", str, None),
+        "debian_mirror": t.get("debian_mirror", str, DEFAULT_DEBIAN_MIRROR),
     }
     artifacts = t.get("artifacts_dir", str, "artifacts") or "artifacts"
     tag_mutability = t.choice("tag_mutability", ("MUTABLE", "IMMUTABLE"), "IMMUTABLE")
     create_package = t.get("create_model_package", bool, False)
     max_bytes = t.get("max_archive_bytes", int, 50 * 1024**3)
     max_members = t.get("max_archive_members", int, 100_000)
-    source_url = t.get("source_url", str, "")
+    source_url = t.get("source_url", str, None)
+    if source_url is None:
+        urls = data.get("project", {}).get("urls", {})
+        source_url = urls.get("Source", "") if isinstance(urls, dict) else ""
     bases = {"cpu": DEFAULT_BASE_IMAGE, "cuda": DEFAULT_BASE_IMAGE}
     bases.update(t.string_map("base_images"))
     t.finish()
@@ -299,6 +310,18 @@ def _load_project(root: Path, env: Mapping[str, str],
             values[attr] = env[var]
     if not env.get("SAGEPACK_REGION") and env.get("AWS_REGION") and "region" not in raw:
         values["region"] = env["AWS_REGION"]
+
+    epoch_text = env.get("SOURCE_DATE_EPOCH", "").strip()
+    source_date_epoch = None
+    if epoch_text:
+        if epoch_text.isdigit():
+            source_date_epoch = int(epoch_text)
+        else:
+            problems.append(ConfigProblem(Path("$SOURCE_DATE_EPOCH"), "",
+                                          f"expected a whole number of seconds, got "
+                                          f"{epoch_text!r}"))
+    cache_home = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")) / ".cache")
+    wheelhouse = Path(values["wheelhouse_dir"] or cache_home / "sagepack" / "wheelhouse")
 
     if "{model}" not in values["ecr_repository"]:
         problems.append(ConfigProblem(file, "tool.sagepack.ecr_repository",
@@ -319,6 +342,9 @@ def _load_project(root: Path, env: Mapping[str, str],
         registry=values["registry"],
         validation_role_arn=values["validation_role_arn"],
         tag_mutability=tag_mutability,
+        source_date_epoch=source_date_epoch,
+        wheelhouse_dir=wheelhouse.expanduser(),
+        debian_mirror=values["debian_mirror"],
         create_model_package=bool(create_package),
         max_archive_bytes=max_bytes or 50 * 1024**3,
         max_archive_members=max_members or 100_000,

@@ -210,7 +210,7 @@ def bench_build(settings: Settings, out: Path, *, model_name: str = "iris",
     """Cold build, code-only and weights-only rebuilds, size against the naive recipe;
     print a table and write ``out`` (JSON, through a temporary name)."""
     client = docker_client()
-    env = BuildEnvironment.from_environ()
+    env = BuildEnvironment.from_project(settings.project)
     model = settings.select(model_name)[0]
     created: list[str] = []
     stages: list[str] = []

@@ -25,6 +25,10 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
             from sagepack.bench.package import bench_package
 
             results[name] = bench_package(target, size_mib=size_mib)
+        elif name == "build":
+            from sagepack.bench.build import bench_build
+
+            results[name] = bench_build(settings, target)
         else:
             raise SagepackError(f"benchmark {name!r} is not wired up yet")
     return results

@@ -243,7 +243,7 @@ def ensure_bases(settings: Settings, *, name: str | None = None, rebuild: bool =
 
     show = log or say
     engine = client or docker_client()
-    mirror = BuildEnvironment.from_environ().debian_mirror
+    mirror = BuildEnvironment.from_project(settings.project).debian_mirror
     names = [name] if name else sorted({v.base_image for m in settings.models.values()
                                         for v in m.variants.values()})
     ids: dict[str, str] = {}

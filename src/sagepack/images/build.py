@@ -132,7 +132,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     if mode != model.artifact_mode:
         model = replace(model, artifact_mode=mode)
     engine_client = client or docker_client()
-    environment = env or BuildEnvironment.from_environ()
+    environment = env or BuildEnvironment.from_project(settings.project)
     root = settings.project.root
     source = source_info(root)
     tags = image_tags(settings, model, var, source)
