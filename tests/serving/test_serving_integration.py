@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -104,7 +105,7 @@ def start(tmp_path: Path, model: Path, workers: int = 2, argv: list[str] | None 
     command = argv or [sys.executable, "-m", "sagepack.serving"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=environment, stdout=sink,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     return Server(process, port, log, marks)
 
 
@@ -112,9 +113,20 @@ def start(tmp_path: Path, model: Path, workers: int = 2, argv: list[str] | None 
 def sleeper(tmp_path: Path) -> Iterator[Server]:
     server = start(tmp_path, write_model(tmp_path / "model", SLEEPER))
     yield server
+    stop(server)
+
+
+def stop(server: Server) -> None:
+    """SIGTERM, then SIGKILL to the server's whole process group: nothing is left behind."""
     if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait(10)
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGKILL)
 
 
 def test_ping_answers_fast_while_every_worker_is_busy(sleeper: Server) -> None:
@@ -187,8 +199,8 @@ def test_timeout_and_replacement_of_a_wedged_worker(tmp_path: Path) -> None:
         assert json.loads(answer[1])["pid"] != first_pid
         assert "asked to be replaced" in server.log.read_text()
     finally:
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(15) == 0
+        stop(server)
+    assert server.process.returncode == 0
 
 
 def test_serve_script_execs_the_server_and_serves_the_example_model(tmp_path: Path) -> None:
@@ -210,8 +222,36 @@ def test_serve_script_execs_the_server_and_serves_the_example_model(tmp_path: Pa
         assert json.loads(body)["MaxConcurrentTransforms"] == 2
         assert cold < 5
     finally:
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(15) == 0
+        stop(server)
+    assert server.process.returncode == 0
     log = server.log.read_text()
     assert "listening on 127.0.0.1" in log and "2 worker(s)" in log
     assert '"POST /invocations" 200' in log
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has finished)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in {"Z", "X"}
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    server = start(tmp_path, write_model(tmp_path / "model", SLEEPER), workers=2)
+    try:
+        server.wait_ready()
+        pids = {json.loads(server.sleep_request(0)[1])["pid"] for _ in range(20)}
+        workers = [int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}"
+                                        "/children").read_text().split()]
+        assert pids <= set(workers) and len(workers) == 2
+        server.process.kill()
+        server.process.wait(5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(p) for p in workers):
+            time.sleep(0.05)
+        assert not any(alive(p) for p in workers), "orphaned workers live on"
+        assert "the supervisor is gone" in server.log.read_text()
+    finally:
+        stop(server)

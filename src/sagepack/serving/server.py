@@ -15,6 +15,8 @@ runs uvicorn with uvloop and httptools on it), and then only watches:
   ``SAGEPACK_GRACEFUL_TIMEOUT``, at most the model server timeout) and exits. Workers
   still alive a few seconds later are killed. The supervisor exits 0, well within the
   30 s SageMaker waits before SIGKILL. As PID 1 it also reaps orphaned processes.
+* A worker whose supervisor died (killed with SIGKILL) notices within a second, through
+  its heartbeat pipe, and stops the same graceful way.
 """
 
 from __future__ import annotations
@@ -274,8 +276,18 @@ def run_worker(settings: Settings, sock: socket.socket, beat_fd: int, slot: int)
     loading = app.start_loading()
     loading.add_done_callback(lambda _f: tell(b"R" if app.state == READY else b"F"))
 
+    supervisor = os.getppid()
+
     async def heartbeat() -> None:
-        tell(b".")
+        try:
+            os.write(beat_fd, b".")
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            orphaned()
+            return
+        if os.getppid() != supervisor:
+            orphaned()
 
     config = uvicorn.Config(
         app, loop="uvloop", http="httptools", ws="none", lifespan="off", interface="asgi3",
@@ -292,6 +304,11 @@ def run_worker(settings: Settings, sock: socket.socket, beat_fd: int, slot: int)
                      "new worker", slot, app.pool.hung)
         exit_code = EXIT_RECYCLE
         server.should_exit = True
+
+    def orphaned() -> None:
+        if not server.should_exit:
+            logger.error("worker %d: the supervisor is gone; stopping", slot)
+            server.should_exit = True
 
     app.on_wedged = wedged
     server.run(sockets=[sock])
