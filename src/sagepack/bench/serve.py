@@ -193,6 +193,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _stop(running: _Running) -> None:
+    """SIGTERM, then SIGKILL to the server's process group: no worker is left behind."""
     if running.process.poll() is None:
         running.process.send_signal(signal.SIGTERM)
         try:
@@ -200,13 +201,16 @@ def _stop(running: _Running) -> None:
         except subprocess.TimeoutExpired:
             running.process.kill()
             running.process.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(running.process.pid, signal.SIGKILL)
 
 
 def _measure(name: str, command: list[str], env: dict[str, str], port: int, body: bytes,
              wrk: str, script: Path, duration_s: float, connections: int) -> dict[str, Any]:
     say(f"{name}: starting")
     running = _Running(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL), port, time.monotonic())
+                                        stderr=subprocess.DEVNULL, start_new_session=True),
+                       port, time.monotonic())
     try:
         cold_start_s = _wait_ready(running)
         status, answer = _get(port, "/invocations", body)
