@@ -25,6 +25,10 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
             from sagepack.bench.package import bench_package
 
             results[name] = bench_package(target, size_mib=size_mib)
+        elif name == "serve":
+            from sagepack.bench.serve import bench_serve
+
+            results[name] = bench_serve(settings.select("iris")[0].root, target)
         elif name == "build":
             from sagepack.bench.build import bench_build
 
