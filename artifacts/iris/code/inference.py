@@ -64,8 +64,8 @@ def _rows(rows):
 
 def input_fn(body, content_type):
     media = content_type.split(";")[0].strip().lower()
-    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     try:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
         if media == "application/json":
             data = json.loads(text)
             if isinstance(data, dict):
