@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from collections.abc import Iterator
@@ -85,8 +86,6 @@ def derived_image(client: Any) -> Iterator[Any]:
 
     yield build
     for tag in built:
-        try:
+        with contextlib.suppress(ImageNotFound):  # already removed
             client.images.remove(tag, force=True)
-        except ImageNotFound:
-            pass
 
