@@ -114,6 +114,69 @@ def bench(c: Context, what: str = "all", out: str = "dist/bench",
         run_benchmarks(_settings(), what, ROOT / out, size_mib=size_mib)
 
 
+@task(help={"model": "test only this model (default: every model)",
+            "variant": "test only this variant (default: every built variant)",
+            "no-network": "no network at all, as Marketplace runs it; checks egress "
+                          "(default: bridge network, port on 127.0.0.1, egress skipped)",
+            "deadline": "seconds a container has to answer /ping with 200 (default 240)"})
+def test(c: Context, model: str | None = None, variant: str | None = None,
+         no_network: bool = False, deadline: int = 240) -> None:
+    """Check built images as SageMaker runs them: samples, contract, egress, SIGTERM, batch."""
+    from sagepack.smoke import run_all
+
+    with _user_errors():
+        reports = run_all(_settings(), model, variant, no_network=no_network,
+                          deadline_s=deadline)
+    failed = [r.image for r in reports if not r.ok]
+    if failed:
+        raise Exit(f"image checks failed for: {', '.join(failed)}", code=1)
+
+
+@task(help={"model": "the model (needed when there are several)",
+            "variant": "image variant (default: cpu)",
+            "input": "file or folder of input objects (walked like an S3 prefix)",
+            "output": "folder for the <input name>.out files",
+            "content-type": "Content-Type of each request", "accept": "Accept of each request",
+            "split-type": "None, Line, RecordIO or TFRecord (default None)",
+            "strategy": "MultiRecord or SingleRecord (default: the container's, else MultiRecord)",
+            "max-payload-mb": "MaxPayloadInMB 0-100 (default: the container's, else 6)",
+            "max-concurrent": "MaxConcurrentTransforms (default: the container's, else 1)",
+            "assemble-with": "None or Line (default None)", "compression": "None or Gzip",
+            "input-filter": "JSONPath applied to each input record (default $)",
+            "output-filter": "JSONPath applied to each output (default $)",
+            "join-source": "None or Input", "timeout": "seconds per invocation (default 600)",
+            "retries": "retries per invocation, 0-3 (default 3)",
+            "deadline": "seconds the container has to answer /ping (default 240)"},
+      auto_shortflags=False)
+def transform(c: Context, input: str, output: str, model: str | None = None,
+              variant: str = "cpu", content_type: str | None = None,
+              accept: str | None = None, split_type: str = "None",
+              strategy: str | None = None, max_payload_mb: str | None = None,
+              max_concurrent: str | None = None, assemble_with: str = "None",
+              compression: str = "None", input_filter: str = "$", output_filter: str = "$",
+              join_source: str = "None", timeout: int = 600, retries: int = 3,
+              deadline: int = 240) -> None:
+    """Run a SageMaker batch transform job on local files against the model's image."""
+    from sagepack.containers import run_transform_job
+    from sagepack.transform import TransformJob
+    from sagepack.transform.params import optional_int
+
+    with _user_errors():
+        settings = _settings()
+        chosen = settings.select_one(model)
+        job = TransformJob(
+            input=Path(input), output=Path(output), content_type=content_type,
+            accept=accept, split_type=split_type, strategy=strategy,
+            max_payload_mb=optional_int(max_payload_mb, "--max-payload-mb"),
+            max_concurrent=optional_int(max_concurrent, "--max-concurrent"),
+            assemble_with=assemble_with, compression=compression,
+            input_filter=input_filter, output_filter=output_filter,
+            join_source=join_source, timeout_s=timeout, retries=retries)
+        report = run_transform_job(settings, chosen, chosen.variant(variant), job,
+                                   deadline_s=deadline)
+        report.raise_for_failures()
+
+
 @task(help={"model": "publish only this model (default: every model under artifacts/)",
             "variant": "publish only this variant (default: every variant of each model)",
             "dry-run": "print the plan and stop: nothing remote is touched",

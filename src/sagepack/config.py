@@ -173,6 +173,15 @@ class Settings:
                                              f"no model named '{name}' (found: {known})")])
         return [self.models[name]]
 
+    def select_one(self, name: str | None) -> ModelConfig:
+        """The one model a command works on: ``name``, or the only model there is."""
+        models = self.select(name)
+        if len(models) != 1:
+            raise ConfigError([ConfigProblem(self.project.artifacts_dir, "",
+                                             "several models: name one with --model ("
+                                             + ", ".join(m.name for m in models) + ")")])
+        return models[0]
+
 
 # --- a small validating reader ---------------------------------------------------------
 

@@ -34,5 +34,12 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
 
             results[name] = bench_build(settings, target)
         else:
-            raise SagepackError(f"benchmark {name!r} is not wired up yet")
+            from sagepack.bench.transform import bench_transform
+            from sagepack.containers import model_container
+
+            iris = settings.select("iris")[0]
+            with model_container(settings, iris, iris.variant("cpu"), no_network=False,
+                                 env={"SAGEMAKER_BATCH": "true"}) as running:
+                results[name] = bench_transform(running.url, out / "work-transform", target,
+                                                size_mb=200)
     return results

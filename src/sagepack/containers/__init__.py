@@ -2,7 +2,8 @@
 
 from sagepack.containers.contract import container_env
 from sagepack.containers.runner import ExecResult, RunningContainer, serving_container
-from sagepack.containers.transform import run_transform_job
+from sagepack.containers.transform import model_container, run_transform_job
 
-__all__ = ["ExecResult", "RunningContainer", "container_env", "run_transform_job",
+__all__ = ["ExecResult", "RunningContainer", "container_env", "model_container",
+           "run_transform_job",
            "serving_container"]

@@ -3,7 +3,8 @@ runs it (no network, model at /opt/ml/model, ``SAGEMAKER_BATCH=true``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, container_env
@@ -11,7 +12,7 @@ from sagepack.containers.engine import image_labels
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
 from sagepack.containers.model_dir import model_directory
-from sagepack.containers.runner import serving_container
+from sagepack.containers.runner import RunningContainer, serving_container
 from sagepack.progress import say
 from sagepack.transform import TransformJob, TransformReport, run_transform
 from sagepack.transform.params import normalize_strategy
@@ -31,6 +32,26 @@ def batch_env(job: TransformJob) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def model_container(settings: Settings, model: ModelConfig, variant: Variant, *,
+                    no_network: bool = True, env: Mapping[str, str] = {},
+                    deadline_s: float = DEFAULT_DEADLINE_S) -> Iterator[RunningContainer]:
+    """``model``'s ``variant`` image running as SageMaker runs it, until the block ends."""
+    from sagepack.images.docker_client import docker_client
+
+    client = docker_client()
+    tag = image_tag(settings, model, variant)
+    local_image(client, settings, model, variant)
+    gpu = variant.gpu and host_has_gpu(client)
+    environment = container_env(model, variant, env)
+    with model_directory(settings, model, labels=image_labels(client, tag)) as model_dir, \
+            serving_container(client, tag, model_dir=model_dir, no_network=no_network,
+                              env=environment, deadline_s=deadline_s, gpu=gpu) as running:
+        say(f"{tag} ready in {running.time_to_ready or 0:.1f} s "
+            f"({'no network' if no_network else 'bridge network'}{', GPU' if gpu else ''})")
+        yield running
+
+
 def run_transform_job(settings: Settings, model: ModelConfig, variant: Variant,
                       job: TransformJob, *, deadline_s: float = DEFAULT_DEADLINE_S,
                       env: Mapping[str, str] = {}, progress: bool = True) -> TransformReport:
@@ -39,17 +60,6 @@ def run_transform_job(settings: Settings, model: ModelConfig, variant: Variant,
     Failed files are in the report (``report.raise_for_failures()``); a container that
     does not come up raises :class:`ContainerError` with its diagnosis.
     """
-    from sagepack.images.docker_client import docker_client
-
-    client = docker_client()
-    tag = image_tag(settings, model, variant)
-    local_image(client, settings, model, variant)
-    gpu = variant.gpu and host_has_gpu(client)
-    environment = container_env(model, variant, {**batch_env(job), **env})
-    with model_directory(settings, model, labels=image_labels(client, tag)) as model_dir, \
-            serving_container(client, tag, model_dir=model_dir, no_network=True,
-                              env=environment, deadline_s=deadline_s, gpu=gpu) as running:
-        if progress:
-            say(f"{tag} ready in {running.time_to_ready or 0:.1f} s "
-                f"(no network{', GPU' if gpu else ''}); running the transform job")
+    with model_container(settings, model, variant, no_network=True,
+                         env={**batch_env(job), **env}, deadline_s=deadline_s) as running:
         return run_transform(job, running.url, progress=progress)

@@ -304,3 +304,13 @@ def resolve(job: TransformJob, container: ExecutionParameters | None) -> JobPara
         retries=job.retries,
         sources=sources,
     )
+
+
+def optional_int(value: str | int | None, flag: str) -> int | None:
+    """A whole number given on the command line, or ``None`` when the flag was not given."""
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise TransformError(f"{flag} expects a whole number, got {value!r}") from None
