@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from sagepack.config import IGNORE_FILE_NAME, ModelConfig, Settings
 from sagepack.errors import ArchiveError, UnsafeArchiveError
-from sagepack.files import atomic_path, write_json
+from sagepack.files import atomic_path, file_sha256, write_json
 
 ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
@@ -224,14 +224,6 @@ def write_archive(members: Sequence[Member], dest: Path, *, mtime: int = 0,
         finally:
             gz.close()
     return digests
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pack(model: ModelConfig, dest_dir: Path, *, source_date_epoch: int | str | None = None,

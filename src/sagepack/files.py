@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -40,3 +41,12 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON (sorted keys, trailing newline) through a temp name."""
     atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def file_sha256(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

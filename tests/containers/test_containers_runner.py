@@ -10,11 +10,11 @@ import pytest
 import requests
 from containers_helpers import leftovers
 
+from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig, Settings
 from sagepack.containers import run_transform_job, serving_container
 from sagepack.containers.egress import egress_target, probe
 from sagepack.errors import ContainerError
-from sagepack.smoke.compare import response_diffs
 from sagepack.transform import TransformJob, compare_outputs
 
 pytestmark = [pytest.mark.docker]

@@ -7,7 +7,6 @@ records them. The image build installs only from there, with no network.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagepack.errors import LockError
-from sagepack.files import write_json
+from sagepack.files import file_sha256, write_json
 from sagepack.images.lock import LockedRequirement, lock_sha256, normalise, read_lock
 
 PYTHON_VERSION = "3.11"
@@ -63,14 +62,6 @@ class Wheelhouse:
     @property
     def size(self) -> int:
         return sum(w.size for w in self.wheels)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_wheel_name(filename: str) -> tuple[str, str, list[str], list[str], list[str]]:

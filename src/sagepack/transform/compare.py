@@ -8,55 +8,11 @@ near zero), everything else must be equal.
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 
+from sagepack.compare import bytes_diffs
+
 __all__ = ["compare_outputs"]
-
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)(?![A-Za-z])",
-                     re.IGNORECASE)
-_MAX_PER_FILE = 5
-
-
-def _tokens(text: str) -> list[str | float]:
-    out: list[str | float] = []
-    pos = 0
-    for m in _NUMBER.finditer(text):
-        if m.start() > pos:
-            out.append(text[pos : m.start()])
-        out.append(float(m.group(0)))
-        pos = m.end()
-    if pos < len(text):
-        out.append(text[pos:])
-    return out
-
-
-def _same(a: str | float, b: str | float, rel_tol: float, abs_tol: float) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
-    return a == b
-
-
-def _compare_text(name: str, actual: str, expected: str, rel_tol: float,
-                  abs_tol: float) -> list[str]:
-    diffs: list[str] = []
-    a_lines = actual.rstrip("\n").split("\n") if actual else []
-    e_lines = expected.rstrip("\n").split("\n") if expected else []
-    if len(a_lines) != len(e_lines):
-        diffs.append(f"{name}: {len(a_lines)} lines, expected {len(e_lines)}")
-    for number, (a, e) in enumerate(zip(a_lines, e_lines, strict=False), start=1):
-        ta, te = _tokens(a.rstrip("\r")), _tokens(e.rstrip("\r"))
-        if len(ta) != len(te) or not all(
-            _same(x, y, rel_tol, abs_tol) for x, y in zip(ta, te, strict=True)
-        ):
-            diffs.append(f"{name}: line {number}: got {a[:200]!r}, expected {e[:200]!r}")
-            if len(diffs) >= _MAX_PER_FILE:
-                diffs.append(f"{name}: further differences not listed")
-                break
-    return diffs
 
 
 def compare_outputs(actual_dir: Path, expected_dir: Path, rel_tol: float = 1e-4,
@@ -79,15 +35,7 @@ def compare_outputs(actual_dir: Path, expected_dir: Path, rel_tol: float = 1e-4,
     for name in sorted(actual - expected):
         diffs.append(f"{name}: produced but not expected")
     for name in sorted(expected & actual):
-        a_bytes = (actual_dir / name).read_bytes()
-        e_bytes = (expected_dir / name).read_bytes()
-        if a_bytes == e_bytes:
-            continue
-        try:
-            a_text, e_text = a_bytes.decode("utf-8"), e_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            diffs.append(f"{name}: binary content differs ({len(a_bytes)} bytes, "
-                         f"expected {len(e_bytes)})")
-            continue
-        diffs.extend(_compare_text(name, a_text, e_text, rel_tol, abs_tol))
+        diffs.extend(bytes_diffs((actual_dir / name).read_bytes(),
+                                 (expected_dir / name).read_bytes(), name=name,
+                                 rel_tol=rel_tol, abs_tol=abs_tol))
     return diffs

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers.contract import MAX_PAYLOAD_BYTES, PING_TIMEOUT_S
 from sagepack.containers.readiness import ping
-from sagepack.smoke.compare import response_diffs
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.probes import grown_body, invoke_sample, line_sample, post_raw
 from sagepack.smoke.spec import MOVED_PORT, SERVICE_MAIN, SERVICE_PORT

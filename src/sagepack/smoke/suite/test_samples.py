@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sagepack.compare import response_diffs
 from sagepack.config import Sample
-from sagepack.smoke.compare import response_diffs
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.probes import invoke_sample, media
 from sagepack.smoke.spec import SERVICE_MAIN

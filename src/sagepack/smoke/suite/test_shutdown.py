@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers.contract import STOP_GRACE_S
-from sagepack.smoke.compare import response_diffs
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.probes import wait_for_interim
 from sagepack.smoke.spec import SERVICE_SIGTERM
