@@ -8,8 +8,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invoke import Context, Exit, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+if TYPE_CHECKING:
+    from sagepack.config import Settings
 
 ROOT = Path(__file__).resolve().parent
 
@@ -25,10 +31,11 @@ def _user_errors() -> Iterator[None]:
         raise Exit(f"error: {exc}", code=1) from exc
 
 
-def _settings(**overrides: str | None):  # type: ignore[no-untyped-def]
+def _settings(**overrides: str | None) -> Settings:
+    """The project's configuration, read once; ``overrides`` are flags (``None``: not given)."""
     from sagepack import config
 
-    return config.load(ROOT, **overrides)
+    return config.load(ROOT, env=None, **overrides)
 
 
 @task(help={"model": "regenerate only this example (default: iris)"})

@@ -25,7 +25,7 @@ def gates(root: Path, pytest_args: Sequence[str] = ()) -> list[Gate]:
     py = sys.executable
     return [
         Gate("ruff", (py, "-m", "ruff", "check", "src", "tests", "tasks.py")),
-        Gate("mypy", (py, "-m", "mypy", "src/sagepack")),
+        Gate("mypy", (py, "-m", "mypy", "src/sagepack", "tasks.py")),
         Gate("pytest", (py, "-m", "pytest", *pytest_args)),
     ]
 
