@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from sagepack.config import ModelConfig, Settings, load
 
 ROOT = Path(__file__).resolve().parents[2]
-IRIS_CPU = "sagepack/iris:1.0.0-cpu"
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +34,9 @@ def client() -> Any:
 
 
 @pytest.fixture(scope="session")
-def iris_image(client: Any) -> str:
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(IRIS_CPU)
-    except ImageNotFound:
-        pytest.skip(f"{IRIS_CPU} is not built (invoke image --model iris --variant cpu)")
-    return IRIS_CPU
+def iris_image(example_image: Callable[[str], str]) -> str:
+    """The example's CPU image (built when missing)."""
+    return example_image("cpu")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,16 @@ def test_broken_image_fails_with_its_diagnosis(settings: Settings, iris: ModelCo
     ready = report.checks[0]
     assert ready.outcome != PASSED
     assert "`serve` was not found" in ready.message
+
+
+def test_cuda_variant_passes_on_the_cpu_fallback(settings: Settings, iris: ModelConfig,
+                                                 example_image: Callable[[str], str],
+                                                 packaged: None, tmp_path: Path) -> None:
+    example_image("cuda")
+    report = run_image_tests(settings, iris, iris.variant("cuda"), no_network=True,
+                             junit=tmp_path / "image-tests-cuda.xml")
+    assert report.ok, [(c.check, c.message) for c in report.failures]
+    device = next(c for c in report.checks if c.check == "Runs on the expected device")
+    assert device.outcome == PASSED
+    assert "CPU fallback (no GPU on this host)" in device.detail
+    assert "CPUExecutionProvider" in device.detail

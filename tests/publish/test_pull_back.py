@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from rich.console import Console
 
 from sagepack import config
 from sagepack.archive import pack
-from sagepack.config import ModelConfig, Settings
 from sagepack.containers.contract import container_env
 from sagepack.containers.model_dir import model_directory
 from sagepack.publish import publish
@@ -27,20 +26,6 @@ pytestmark = [pytest.mark.services, pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sagepack-pull-back"
-
-
-def _ensure_built(client: Any, settings: Settings, model: ModelConfig) -> str | None:
-    """The example CPU image; built (and returned, to be removed) when it is missing."""
-    import docker
-
-    ref = f"{settings.project.repository_for(model.name)}:{model.version}-cpu"
-    try:
-        client.images.get(ref)
-        return None
-    except docker.errors.ImageNotFound:
-        from sagepack.images import build
-
-        return build(settings, model, "cpu", client=client).image_id
 
 
 def _verify_blobs(services: LocalAws, repository: str, digest: str) -> int:
@@ -106,14 +91,12 @@ def created(docker_client: Any) -> Iterator[list[str]]:
 
 def test_published_image_pulled_back_gives_the_same_answers(
         aws_env: dict[str, str], services: LocalAws, docker_client: Any,
-        created: list[str], tmp_path: Path) -> None:
+        created: list[str], tmp_path: Path, example_image: Callable[[str], str]) -> None:
+    example_image("cpu")
     settings = config.load(ROOT, env={}, registry=services.registry.host, s3_bucket=BUCKET,
                            s3_prefix="pull-back", dist_dir=str(tmp_path / "dist"),
                            region="us-east-1", account_id=None)
     model = settings.models["iris"]
-    built = _ensure_built(docker_client, settings, model)
-    if built:
-        created.append(built)
     pack(model, settings.project.dist_for("iris"), progress=False)
     make_bucket(BUCKET, "us-east-1")
 

@@ -1,0 +1,61 @@
+"""Fixtures and rules shared by every test folder.
+
+- Under CI (``CI=true``) nothing may be skipped: a skip there means a missing install step
+  or service, so it is reported as a failure with its reason.
+- ``example_image(variant)`` gives the tag of the bundled example's image, building it when
+  it is missing (and removing what it built when the session ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, where every test must run: {reason}"
+
+
+@pytest.fixture(scope="session")
+def example_image() -> Iterator[Callable[[str], str]]:
+    """``example_image("cpu")`` -> the tag of the iris image of that variant, built when
+    missing; images built here are removed at the end of the session."""
+    from docker.errors import ImageNotFound
+
+    from sagepack.config import load
+    from sagepack.images import build, docker_client, image_tags
+
+    client = docker_client()
+    settings = load(ROOT, env={})
+    model = settings.models["iris"]
+    built: list[str] = []
+
+    def get(variant: str) -> str:
+        tag = image_tags(settings, model, model.variant(variant))[0]
+        try:
+            client.images.get(tag)
+        except ImageNotFound:
+            result = build(settings, model, variant, client=client)
+            built.extend(result.tags)
+        return tag
+
+    yield get
+    for tag in built:
+        with contextlib.suppress(ImageNotFound):
+            client.images.remove(tag, force=True)
+    client.close()
