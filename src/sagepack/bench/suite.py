@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
             from sagepack.containers import model_container
 
             iris = settings.select("iris")[0]
-            with model_container(settings, iris, iris.variant("cpu"), no_network=False,
-                                 env={"SAGEMAKER_BATCH": "true"}) as running:
-                results[name] = bench_transform(running.url, out / "work-transform", target,
-                                                size_mb=200)
+            with tempfile.TemporaryDirectory(prefix="sagepack-bench-transform-") as work, \
+                    model_container(settings, iris, iris.variant("cpu"), no_network=False,
+                                    env={"SAGEMAKER_BATCH": "true"}) as running:
+                results[name] = bench_transform(running.url, Path(work), target, size_mb=200)
     return results
