@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from docker.errors import ImageNotFound
@@ -12,12 +11,10 @@ from sagepack.errors import ContainerError
 
 
 def image_tag(settings: Settings, model: ModelConfig, variant: Variant) -> str:
-    """``sagepack/<model>:<version>-<variant>``, the tag ``invoke image`` gives a build."""
-    image_tags = getattr(importlib.import_module("sagepack.images"), "image_tags", None)
-    if image_tags is None:
-        return f"sagepack/{model.name}:{model.version}-{variant.name}"
-    tags = image_tags(settings, model, variant)
-    return str(tags if isinstance(tags, str) else next(iter(tags)))
+    """``<repository>:<version>-<variant>``, the tag ``invoke build`` gives an image."""
+    from sagepack.images import image_tags
+
+    return image_tags(settings, model, variant)[0]
 
 
 def local_image(client: Any, settings: Settings, model: ModelConfig, variant: Variant) -> Any:
@@ -26,6 +23,6 @@ def local_image(client: Any, settings: Settings, model: ModelConfig, variant: Va
     try:
         return client.images.get(tag)
     except ImageNotFound:
-        raise ContainerError(f"image {tag} is not built: run `invoke image --model "
+        raise ContainerError(f"image {tag} is not built: run `invoke build --model "
                              f"{model.name} --variant {variant.name}` first",
                              image=tag) from None

@@ -159,7 +159,7 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
             reports.append(run_image_tests(settings, model, variant, no_network=no_network,
                                            deadline_s=deadline_s, console=out))
     if not reports:
-        raise ContainerError("no image to test: build one with `invoke image` first")
+        raise ContainerError("no image to test: build one with `invoke build` first")
     return reports
 
 
