@@ -196,7 +196,9 @@ class RunningContainer:
     def _ping_once(self) -> readiness.PingResult:
         try:
             url = self.url
-        except ContainerError:
+        except (ContainerError, APIError):
+            # The engine refuses an exec into a container that has just exited: say why
+            # it exited rather than what the engine answered.
             self._check_alive()
             raise
         result = readiness.ping(self.session, url, PING_TIMEOUT_S)
