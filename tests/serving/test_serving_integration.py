@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from serving_helpers import write_model
+
+from sagepack.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -117,16 +118,8 @@ def sleeper(tmp_path: Path) -> Iterator[Server]:
 
 
 def stop(server: Server) -> None:
-    """SIGTERM, then SIGKILL to the server's whole process group: nothing is left behind."""
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGKILL)
+    """Stop the server and its whole process group: nothing is left behind."""
+    stop_group(server.process, grace_s=15)
 
 
 def test_ping_answers_fast_while_every_worker_is_busy(sleeper: Server) -> None:

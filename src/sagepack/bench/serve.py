@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 
 from sagepack.errors import SagepackError
 from sagepack.files import write_json
+from sagepack.processes import stop_group
 from sagepack.progress import say, table
 
 GOALS = {"rps_ratio_min": 10.0, "p99_ms_max": 15.0, "cold_start_ms_max": 500.0,
@@ -192,19 +192,6 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def _stop(running: _Running) -> None:
-    """SIGTERM, then SIGKILL to the server's process group: no worker is left behind."""
-    if running.process.poll() is None:
-        running.process.send_signal(signal.SIGTERM)
-        try:
-            running.process.wait(20)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            running.process.wait(10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(running.process.pid, signal.SIGKILL)
-
-
 def _measure(name: str, command: list[str], env: dict[str, str], port: int, body: bytes,
              wrk: str, script: Path, duration_s: float, connections: int) -> dict[str, Any]:
     say(f"{name}: starting")
@@ -233,7 +220,7 @@ def _measure(name: str, command: list[str], env: dict[str, str], port: int, body
         cpu_after = _cpu_seconds(running.process.pid)
         rss_mib, pss_mib = _memory_mib(running.process.pid)
     finally:
-        _stop(running)
+        stop_group(running.process)
     line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if completed.returncode != 0 or line is None:
         raise SagepackError(f"{name}: wrk failed ({completed.returncode}): "
