@@ -3,7 +3,10 @@
 No framework: three routes do not need one, and every microsecond counts. Handler code runs
 in an :class:`~sagepack.serving.pool.InferencePool`, so the event loop always answers
 ``/ping``. Every error is a JSON body ``{"status": ..., "error": ..., "message": ...}``
-(plus ``"traceback"`` when ``SAGEPACK_DEBUG`` is true).
+(plus ``"traceback"`` when ``SAGEPACK_DEBUG`` is true). A response over SageMaker's 6 MB
+real-time limit is still sent, with a warning in the log naming its size and the inference
+id (``X-Amzn-SageMaker-Inference-Id``, else the server's request id ``<pid>-<n>``), so the
+user sees why the platform failed it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,8 +24,10 @@ from typing import Any
 from sagepack.errors import HandlerError, InferenceError
 from sagepack.serving import codecs
 from sagepack.serving import parameters as p
+from sagepack.serving.body import Disconnected, read_body
 from sagepack.serving.context import Context
 from sagepack.serving.handler import Handler
+from sagepack.serving.loading import LoadWarning, capture_warnings
 from sagepack.serving.logs import access_logger, logger
 from sagepack.serving.pool import CallTimeout, InferencePool
 from sagepack.serving.settings import Settings
@@ -36,14 +42,26 @@ _JSON_HEADER = (b"content-type", b"application/json")
 
 
 class ServingApp:
-    """One worker's application: its handler, its model, its inference pool."""
+    """One worker's application: its handler, its model, its inference pool.
 
-    def __init__(self, settings: Settings, handler: Handler | None = None) -> None:
+    With ``log_load`` (the default) the app logs the warnings and the failure of loading
+    itself; the server's workers pass False and leave that to the supervisor, which logs
+    each once for all workers.
+    """
+
+    def __init__(self, settings: Settings, handler: Handler | None = None,
+                 log_load: bool = True) -> None:
         self.settings = settings
         self.handler = handler
         self.model: Any = None
         self.state = LOADING
         self.failure = ""
+        #: The traceback of the failure, as text ("" when it loaded).
+        self.failure_detail = ""
+        #: Warnings raised while the handler and the model loaded.
+        self.warnings: tuple[LoadWarning, ...] = ()
+        self.log_load = log_load
+        self._requests = 0
         self.pool = InferencePool(settings.threads, settings.max_hung_threads)
         #: Called (on the loop) when hung handler calls have used up the worker.
         self.on_wedged: Callable[[], None] | None = None
@@ -65,15 +83,23 @@ class ServingApp:
 
     def _load(self) -> None:
         started = time.perf_counter()
-        try:
-            handler = self.handler or Handler.load(self.settings.handler_path)
-            self.handler = handler
-            self.model = handler.load_model(self.settings.model_dir)
-        except HandlerError as exc:
-            self._failed(str(exc), exc.__cause__ or exc)
-            return
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported on /ping and in the log
-            self._failed(f"loading the model failed: {type(exc).__name__}: {exc}", exc)
+        with capture_warnings(self.settings.handler_path.stem) as caught:
+            try:
+                handler = self.handler or Handler.load(self.settings.handler_path)
+                self.handler = handler
+                self.model = handler.load_model(self.settings.model_dir)
+            except HandlerError as exc:
+                failure: tuple[str, BaseException] | None = (str(exc), exc.__cause__ or exc)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported on /ping and in the log
+                failure = (f"loading the model failed: {type(exc).__name__}: {exc}", exc)
+            else:
+                failure = None
+        self.warnings = tuple(caught)
+        if self.log_load:
+            for warning in self.warnings:
+                logger.warning("loading the model warned: %s", warning)
+        if failure is not None:
+            self._failed(*failure)
             return
         self.state = READY
         logger.info("model loaded from %s by %s in %.0f ms", self.settings.model_dir,
@@ -81,8 +107,15 @@ class ServingApp:
 
     def _failed(self, reason: str, cause: BaseException) -> None:
         self.failure = reason
+        self.failure_detail = "".join(traceback.format_exception(cause))
         self.state = FAILED
-        logger.error("model not loaded: %s", reason, exc_info=cause)
+        if self.log_load:
+            logger.error("model not loaded: %s", reason, exc_info=cause)
+
+    def break_down(self, reason: str) -> None:
+        """Answer 503 with ``reason`` from now on (another worker's model did not load)."""
+        self.failure = reason
+        self.state = FAILED
 
     # --- ASGI -------------------------------------------------------------------------------
 
@@ -150,9 +183,11 @@ class ServingApp:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}
         inference_id = headers.get(p.INFERENCE_ID_HEADER, "")
+        self._requests += 1
         try:
-            body = await self._read_body(headers, receive)
-            if body is None:  # the client went away
+            try:
+                body = await read_body(headers, receive, self._limit)
+            except Disconnected:  # the client went away
                 return 499, 0, inference_id
             handler = await self._ready(started)
             settings = self.settings
@@ -183,28 +218,15 @@ class ServingApp:
             error = InferenceError(500, f"{type(exc).__name__}: {exc}")
             error.__cause__ = exc
             return (*await self._fail(send, error), inference_id)
+        if len(result) > p.REALTIME_MAX_RESPONSE_BYTES and not self.settings.batch:
+            logger.warning("response of %d bytes to request %s exceeds SageMaker's real-time "
+                           "limit of %d bytes: the endpoint will fail it", len(result),
+                           inference_id or f"{os.getpid()}-{self._requests}",
+                           p.REALTIME_MAX_RESPONSE_BYTES)
         extra = [(b"content-type", _header_value(result_type))]
         extra += [(key.encode("latin-1"), _header_value(value))
                   for key, value in context.response_headers.items()]
         return 200, await _send(send, 200, result, extra), inference_id
-
-    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._limit:
-            raise _too_large(int(declared), self._limit)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                raise _too_large(size, self._limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _ready(self, started: float) -> Handler:
         """The handler, once the model is loaded; waits (within the timeout) while it loads."""
@@ -237,10 +259,6 @@ class ServingApp:
             self.on_wedged()
         return await _error(send, 504, f"the handler took longer than {p.MODEL_SERVER_TIMEOUT}="
                                        f"{self.settings.timeout_s:g} s")
-
-
-def _too_large(size: int, limit: int) -> InferenceError:
-    return InferenceError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
 
 
 def _header_value(value: str) -> bytes:

@@ -8,11 +8,12 @@ Variable                               Default                         Meaning
 ``SAGEMAKER_BIND_TO_PORT``             ``8080``                        TCP port to listen on (all interfaces).
 ``SAGEMAKER_SAFE_PORT_RANGE``          unset                           Side ports the container may use; none needed.
 ``SAGEMAKER_MODEL_SERVER_WORKERS``     one per CPU                     Worker processes; each loads the model once.
-``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``60``                          Seconds one invocation may take; then 504.
+``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``60`` (batch: ``600``)         Seconds one invocation may take; then 504.
 ``SAGEMAKER_PROGRAM``                  ``inference.py``                Handler module in the handler directory.
 ``SAGEMAKER_BATCH``                    ``false``                       ``true`` in batch transform: body limit becomes
                                                                        ``SAGEMAKER_MAX_PAYLOAD_IN_MB``.
-``SAGEMAKER_MAX_PAYLOAD_IN_MB``        ``SAGEPACK_MAX_PAYLOAD_IN_MB``  Batch job's payload limit (1-100 MiB).
+``SAGEMAKER_MAX_PAYLOAD_IN_MB``        ``SAGEPACK_MAX_PAYLOAD_IN_MB``  Batch job's payload limit (0-100 MiB; ``0``: the
+                                                                       job streams the data, no fixed limit).
 ``SAGEMAKER_BATCH_STRATEGY``           ``SAGEPACK_BATCH_STRATEGY``     Batch job's strategy (``MULTI_RECORD``/``SINGLE_RECORD``).
 ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS``  ``SAGEPACK_MAX_CONCURRENT_...``  Batch job's concurrency.
 ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``  unset                         Alias of ``SAGEPACK_DEFAULT_ACCEPT`` (AWS toolkit name).
@@ -90,12 +91,16 @@ ALL: Final = (
 # --- defaults ------------------------------------------------------------------------------
 DEFAULT_PORT: Final = 8080
 DEFAULT_TIMEOUT_S: Final = 60.0
+#: The invocation timeout of a batch transform job that does not set one (SageMaker's 600 s).
+BATCH_TIMEOUT_S: Final = 600.0
 DEFAULT_PROGRAM: Final = "inference.py"
 DEFAULT_MODEL_DIR: Final = "/opt/ml/model"
 DEFAULT_PAYLOAD_MB: Final = 6
 MAX_PAYLOAD_MB: Final = 100
 #: The real-time limit of SageMaker: 6 MB each way (6,291,456 bytes).
 REALTIME_MAX_BODY_BYTES: Final = 6 * 1024 * 1024
+#: Responses larger than this fail on a real-time endpoint: the server warns about them.
+REALTIME_MAX_RESPONSE_BYTES: Final = REALTIME_MAX_BODY_BYTES
 
 # --- routes -------------------------------------------------------------------------------
 PING: Final = "/ping"

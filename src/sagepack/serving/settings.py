@@ -55,10 +55,14 @@ class Settings:
     text_bodies: bool = True
 
     @property
-    def max_body_bytes(self) -> int:
-        """Largest request body accepted: 6 MiB in real time, ``MaxPayloadInMB`` in batch."""
+    def max_body_bytes(self) -> int | None:
+        """Largest request body accepted: 6 MiB in real time, ``MaxPayloadInMB`` in batch.
+
+        None (no fixed limit) in batch with ``MaxPayloadInMB`` 0: SageMaker then streams the
+        data, with chunked bodies of any size.
+        """
         if self.batch:
-            return self.max_payload_mb * 1024 * 1024
+            return self.max_payload_mb * 1024 * 1024 if self.max_payload_mb else None
         return p.REALTIME_MAX_BODY_BYTES
 
     @property
@@ -93,23 +97,26 @@ class Settings:
         if "/" in program or program in {"", ".py"}:
             reader.problem(p.PROGRAM, f"must be a module file name such as inference.py, got {program!r}")
         payload_default = reader.integer(p.CONFIG_MAX_PAYLOAD_IN_MB, p.DEFAULT_PAYLOAD_MB,
-                                         low=1, high=p.MAX_PAYLOAD_MB)
+                                         low=0, high=p.MAX_PAYLOAD_MB)
         strategy_default = reader.choice(p.CONFIG_BATCH_STRATEGY, "MULTI_RECORD")
         concurrency_default = reader.integer(p.CONFIG_MAX_CONCURRENT_TRANSFORMS, workers,
                                              low=1, high=1024)
+        batch = reader.boolean(p.BATCH, False)
         default_accept = (env.get(p.DEFAULT_ACCEPT) or env.get(p.DEFAULT_INVOCATIONS_ACCEPT)
                           or p.JSON).strip().lower()
         settings = cls(
             host=env.get(p.HOST) or "0.0.0.0",
             port=reader.integer(p.BIND_TO_PORT, p.DEFAULT_PORT, low=1, high=65535),
             workers=workers,
-            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT, p.DEFAULT_TIMEOUT_S, low=0.001),
+            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT,
+                                    p.BATCH_TIMEOUT_S if batch else p.DEFAULT_TIMEOUT_S,
+                                    low=0.001),
             model_dir=model_dir,
             handler_dir=handler_dir,
             program=program,
-            batch=reader.boolean(p.BATCH, False),
+            batch=batch,
             max_payload_mb=reader.integer(p.MAX_PAYLOAD_IN_MB, payload_default,
-                                          low=1, high=p.MAX_PAYLOAD_MB),
+                                          low=0, high=p.MAX_PAYLOAD_MB),
             batch_strategy=reader.choice(p.BATCH_STRATEGY, strategy_default),
             max_concurrent_transforms=reader.integer(p.MAX_CONCURRENT_TRANSFORMS,
                                                      concurrency_default, low=1, high=1024),
