@@ -41,7 +41,7 @@ async def read_body(headers: Mapping[str, str], receive: Receive, limit: int | N
     size = int(declared) if declared.isdigit() else None
     if limit is not None and size is not None and size > limit:
         if size - limit <= DRAIN_MAX_BYTES and not _expects_continue(headers):
-            await drain(receive, size - limit + 1)
+            await drain(receive, size)
         raise too_large(size, limit)
     chunks: list[bytes] = []
     received = 0

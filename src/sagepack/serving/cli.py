@@ -3,13 +3,34 @@
 ``serve`` takes its settings from the environment (see :mod:`.parameters`). ``serve
 --check`` loads the handler and the model once, the way a worker does, prints what went
 wrong if anything did, and exits 0 only if the model loaded: image builds run it.
+
+What ``--check`` writes:
+
+* on stderr, for people: one line per warning raised while loading (``serve --check:
+  warning: <category>: <message> (<file>:<line>)``), then the failure and its traceback
+  if the model did not load;
+* on stdout, for programs, always as the **last line** (logs and the handler's own output
+  come before it): one JSON object ::
+
+    {"loaded": true, "error": null,
+     "warnings": [{"category": "sklearn.exceptions.InconsistentVersionWarning",
+                   "message": "...", "filename": "/opt/ml/model/code/inference.py",
+                   "lineno": 12}]}
+
+  ``error`` is the failure's message when ``loaded`` is false. ``category`` is the
+  warning class, qualified by its module unless it is a builtin (``UserWarning``).
+  :func:`check_result` reads it back.
+
+Exit codes: 0 loaded, 1 not loaded, 2 bad environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sagepack.errors import ConfigError
 from sagepack.serving.settings import Settings
@@ -44,12 +65,31 @@ def _check(settings: Settings) -> int:
     from sagepack.serving.logs import setup_logging
 
     setup_logging(settings.log_level)
-    app = ServingApp(settings)
+    app = ServingApp(settings, log_load=False)
     app.load()
     app.pool.shutdown()
-    if app.state != READY:
-        sys.stderr.write(f"serve --check: {app.failure}\n")
-        return 1
-    sys.stdout.write(f"serve --check: {settings.handler_path} loaded the model in "
-                     f"{settings.model_dir}\n")
-    return 0
+    for warning in app.warnings:
+        sys.stderr.write(f"serve --check: warning: {warning}\n")
+    loaded = app.state == READY
+    if loaded:
+        sys.stdout.write(f"serve --check: {settings.handler_path} loaded the model in "
+                         f"{settings.model_dir}\n")
+    else:
+        sys.stderr.write(f"serve --check: {app.failure}\n{app.failure_detail}")
+    result = {"loaded": loaded, "error": None if loaded else app.failure,
+              "warnings": [warning.to_json() for warning in app.warnings]}
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0 if loaded else 1
+
+
+def check_result(stdout: str) -> dict[str, Any]:
+    """The JSON object on the last line of ``serve --check``'s stdout.
+
+    Raises ValueError if the last line is not that object.
+    """
+    lines = stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else None
+    if not isinstance(result, dict) or not {"loaded", "error", "warnings"} <= result.keys():
+        raise ValueError(f"serve --check did not end with its JSON result: {lines[-1:]!r}")
+    return result

@@ -1,10 +1,12 @@
 """The process model: one supervisor, ``SAGEMAKER_MODEL_SERVER_WORKERS`` forked workers.
 
-The supervisor binds the listening socket, forks the workers (each inherits the socket and
-runs uvicorn with uvloop and httptools on it), and then only watches:
+The supervisor binds the port, forks the workers (each inherits the socket and runs
+uvicorn with uvloop and httptools on it), and then only watches:
 
-* A worker loads the model once, on its inference thread, while its event loop already
-  answers ``/ping`` (503 while loading, 503 with the reason if ``model_fn`` failed).
+* A worker loads the model once, on its inference thread, before it accepts any
+  connection; the socket listens only once every worker has loaded (a connection is
+  refused until then), and if one fails, every worker answers 503 with the reason, logged
+  once by the supervisor. See :mod:`.readiness`.
 * A worker whose timed-out handler calls hang past ``SAGEPACK_MAX_HUNG_THREADS`` exits
   with code 75 after finishing its other requests; a worker whose event loop sends no
   heartbeat for ``SAGEPACK_HEARTBEAT_TIMEOUT`` seconds (a handler holding the GIL
@@ -29,7 +31,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 # Imported here, in the supervisor, so that forked workers start without importing them.
@@ -39,7 +41,8 @@ import uvicorn.protocols.http.httptools_impl
 import uvloop  # noqa: F401
 
 from sagepack import __version__
-from sagepack.serving.app import READY, ServingApp
+from sagepack.serving import readiness
+from sagepack.serving.app import ServingApp
 from sagepack.serving.logs import logger, setup_logging
 from sagepack.serving.settings import Settings
 
@@ -48,26 +51,25 @@ EXIT_RECYCLE = 75
 _KILL_MARGIN_S = 3.0
 _BACKOFF_MAX_S = 30.0
 _YOUNG_S = 5.0
+BACKLOG = 2048
 
 
 @dataclass
 class _Worker:
     slot: int
     pid: int
-    beat_fd: int
+    channel: socket.socket | None
     started: float
     last_beat: float
-    ready: bool = False
-    buffer: bytes = field(default=b"", repr=False)
+    reported: bool = False
 
 
-def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """The listening socket shared by every worker."""
+def bind(host: str, port: int) -> socket.socket:
+    """The socket shared by every worker: bound, not yet listening (see :mod:`.readiness`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 
@@ -81,9 +83,11 @@ def serve(settings: Settings) -> int:
             else "real-time")
     logger.info("sagepack %s serving: model dir %s, handler %s", __version__,
                 settings.model_dir, settings.handler_path)
+    limit = settings.max_body_bytes
     logger.info("listening on %s:%d: %d worker(s) x %d inference thread(s), timeout %g s, "
-                "%s, body limit %d bytes", settings.host, settings.port, settings.workers,
-                settings.threads, settings.timeout_s, mode, settings.max_body_bytes)
+                "%s, %s", settings.host, settings.port, settings.workers, settings.threads,
+                settings.timeout_s, mode,
+                "no body limit (streamed)" if limit is None else f"body limit {limit} bytes")
     return Supervisor(settings, sock, started).run()
 
 
@@ -99,7 +103,7 @@ class Supervisor:
         self.backoff: dict[int, float] = {}
         self.stopping = False
         self.deadline = math.inf
-        self.announced = False
+        self.gate = readiness.Gate(sock, BACKLOG, settings.workers, started)
         self._wake_r, self._wake_w = os.pipe()
 
     def run(self) -> int:
@@ -112,11 +116,13 @@ class Supervisor:
         for slot in range(self.settings.workers):
             self._spawn(slot)
         while self.workers or not self.stopping:
-            fds = [self._wake_r, *(w.beat_fd for w in self.workers.values() if w.beat_fd >= 0)]
-            readable, _, _ = select.select(fds, [], [], 0.5)
+            channels = [w.channel.fileno() for w in self.workers.values() if w.channel]
+            readable, _, _ = select.select([self._wake_r, *channels], [], [], 0.5)
             for fd in readable:
                 self._read(fd)
             self._reap()
+            if not self.stopping:
+                self._tell_verdicts()
             now = time.monotonic()
             if self.stopping:
                 if now >= self.deadline:
@@ -157,50 +163,53 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         assert self.sock is not None
-        read_fd, write_fd = os.pipe()
+        ours, theirs = readiness.channel()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
-                os.close(read_fd)
+                ours.close()
                 for other in self.workers.values():
-                    os.close(other.beat_fd)
+                    if other.channel is not None:
+                        other.channel.close()
                 signal.set_wakeup_fd(-1)
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                code = run_worker(self.settings, self.sock, write_fd, slot)
+                code = run_worker(self.settings, self.sock, theirs, slot)
             finally:
                 with contextlib.suppress(OSError, ValueError):
                     sys.stdout.flush()
                     sys.stderr.flush()
                 os._exit(code)
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
+        theirs.close()
         now = time.monotonic()
-        self.workers[slot] = _Worker(slot, pid, read_fd, now, now)
+        self.workers[slot] = _Worker(slot, pid, ours, now, now)
         logger.info("worker %d started (pid %d)", slot, pid)
 
     def _read(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
         if fd == self._wake_r:
+            with contextlib.suppress(BlockingIOError):
+                os.read(fd, 4096)
             return
-        worker = next((w for w in self.workers.values() if w.beat_fd == fd), None)
-        if worker is None:
+        worker = next((w for w in self.workers.values()
+                       if w.channel is not None and w.channel.fileno() == fd), None)
+        if worker is None or worker.channel is None:
             return
         worker.last_beat = time.monotonic()
-        if not data:  # the worker closed its end: it is exiting; _reap will see it
-            os.close(fd)
-            worker.beat_fd = -1
-            return
-        if b"R" in data and not worker.ready:
-            worker.ready = True
-            if not self.announced and all(w.ready for w in self.workers.values()):
-                self.announced = True
-                logger.info("all %d worker(s) ready %.0f ms after start", len(self.workers),
-                            (time.monotonic() - self.started) * 1000)
+        messages, closed = readiness.receive(worker.channel)
+        for kind, payload in messages:
+            if kind in (readiness.LOADED, readiness.FAILED) and not worker.reported:
+                worker.reported = True
+                self.gate.report(worker.slot, worker.pid, readiness.LoadReport.decode(payload))
+        if closed:  # the worker closed its end: it is exiting; _reap will see it
+            worker.channel.close()
+            worker.channel = None
+
+    def _tell_verdicts(self) -> None:
+        for slot, message in self.gate.verdicts():
+            worker = self.workers.get(slot)
+            if worker is not None and worker.channel is not None:
+                readiness.send(worker.channel, message[:1], message[1:])
 
     def _reap(self) -> None:
         while True:
@@ -214,21 +223,22 @@ class Supervisor:
             if worker is None:
                 continue  # an orphan re-parented to us (we may be PID 1)
             del self.workers[worker.slot]
-            if worker.beat_fd >= 0:
-                os.close(worker.beat_fd)
+            self.gate.forget(worker.slot)
+            if worker.channel is not None:
+                worker.channel.close()
             if self.stopping:
                 continue
+            if not worker.reported:
+                code = os.waitstatus_to_exitcode(status)
+                self.gate.fail(worker.slot, worker.pid, "the worker died while loading the model "
+                               f"({_death(code)})")
             self._schedule_respawn(worker, status)
 
     def _schedule_respawn(self, worker: _Worker, status: int) -> None:
         code = os.waitstatus_to_exitcode(status)
         lived = time.monotonic() - worker.started
-        if code == EXIT_RECYCLE:
-            why = "asked to be replaced (hung handler calls)"
-        elif code < 0:
-            why = f"was killed by {signal.Signals(-code).name}"
-        else:
-            why = f"exited with code {code}"
+        why = ("asked to be replaced (hung handler calls)" if code == EXIT_RECYCLE
+               else _death(code))
         delay = 0.0
         if lived < _YOUNG_S and code != EXIT_RECYCLE:
             delay = min(self.backoff.get(worker.slot, 0.5) * 2, _BACKOFF_MAX_S)
@@ -249,6 +259,10 @@ class Supervisor:
                 worker.last_beat = math.inf  # killed once; _reap replaces it
 
 
+def _death(code: int) -> str:
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+
+
 def _kill(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
@@ -261,39 +275,33 @@ def _exit_now(_signum: int, _frame: FrameType | None) -> None:
     os._exit(0)
 
 
-def run_worker(settings: Settings, sock: socket.socket, beat_fd: int, slot: int) -> int:
-    """One worker process: load the model, serve until told to stop; returns the exit code."""
+def run_worker(settings: Settings, sock: socket.socket, channel: socket.socket, slot: int) -> int:
+    """One worker process: load the model, wait for the supervisor's verdict, serve until
+    told to stop; returns the exit code."""
     signal.signal(signal.SIGTERM, _exit_now)
     signal.signal(signal.SIGINT, _exit_now)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.set_blocking(beat_fd, False)
-
-    def tell(message: bytes) -> None:
-        with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            os.write(beat_fd, message)
-
-    app = ServingApp(settings)
-    loading = app.start_loading()
-    loading.add_done_callback(lambda _f: tell(b"R" if app.state == READY else b"F"))
-
+    channel.setblocking(False)
     supervisor = os.getppid()
+    app = ServingApp(settings, log_load=False)
+    if not readiness.load_and_wait(app, channel, supervisor):
+        logger.error("worker %d: the supervisor is gone; stopping", slot)
+        return 0
 
     async def heartbeat() -> None:
-        try:
-            os.write(beat_fd, b".")
-        except BlockingIOError:
-            pass
-        except BrokenPipeError:
-            orphaned()
-            return
-        if os.getppid() != supervisor:
+        readiness.send(channel, readiness.HEARTBEAT)  # a full channel drops a beat: fine
+        messages, closed = readiness.receive(channel)
+        for kind, payload in messages:
+            if kind == readiness.BROKEN:
+                app.break_down(payload.decode(errors="replace"))
+        if closed or os.getppid() != supervisor:
             orphaned()
 
     config = uvicorn.Config(
         app, loop="uvloop", http="httptools", ws="none", lifespan="off", interface="asgi3",
         log_config=None, access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=65, timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
-        callback_notify=heartbeat, timeout_notify=0, backlog=2048,
+        callback_notify=heartbeat, timeout_notify=0, backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
     exit_code = 0
