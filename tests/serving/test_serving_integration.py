@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from serving_helpers import write_model
-
-from sagepack.processes import stop_group
+from serving_processes import REPO, Server, alive, start, stop
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SERVE = REPO / "containers" / "serve"
 
 # Sleeps for the number of seconds in the body; notes which worker is busy while it sleeps.
@@ -45,81 +38,11 @@ def predict_fn(data, marks):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    marks: Path
-    started: float = field(default_factory=time.monotonic)
-
-    def call(self, method: str, path: str, body: bytes = b"",
-             headers: dict[str, str] | None = None,
-             timeout: float = 30) -> tuple[int, bytes, float]:
-        began = time.monotonic()
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read(), time.monotonic() - began
-        finally:
-            connection.close()
-
-    def sleep_request(self, seconds: float) -> tuple[int, bytes, float]:
-        return self.call("POST", "/invocations", json.dumps([seconds]).encode(),
-                         {"Content-Type": "application/json"})
-
-    def wait_ready(self, within: float = 15) -> float:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if self.call("GET", "/ping", timeout=2)[0] == 200:
-                    return time.monotonic() - self.started
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise AssertionError(f"no 200 on /ping within {within} s:\n{self.log.read_text()}")
-
-    def busy_pids(self) -> set[str]:
-        return {mark.name.split("-")[0] for mark in self.marks.iterdir()}
-
-
-def start(tmp_path: Path, model: Path, workers: int = 2, argv: list[str] | None = None,
-          **env: str) -> Server:
-    port = free_port()
-    marks = tmp_path / "marks"
-    marks.mkdir(exist_ok=True)
-    log = tmp_path / "serve.log"
-    environment = {
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "SAGEPACK_MODEL_DIR": str(model), "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEPACK_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-        "SLEEPER_MARKS": str(marks), **env,
-    }
-    command = argv or [sys.executable, "-m", "sagepack.serving"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=environment, stdout=sink,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    return Server(process, port, log, marks)
-
-
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[Server]:
     server = start(tmp_path, write_model(tmp_path / "model", SLEEPER))
     yield server
     stop(server)
-
-
-def stop(server: Server) -> None:
-    """Stop the server and its whole process group: nothing is left behind."""
-    stop_group(server.process, grace_s=15)
 
 
 def test_ping_answers_fast_while_every_worker_is_busy(sleeper: Server) -> None:
@@ -220,15 +143,6 @@ def test_serve_script_execs_the_server_and_serves_the_example_model(tmp_path: Pa
     log = server.log.read_text()
     assert "listening on 127.0.0.1" in log and "2 worker(s)" in log
     assert '"POST /invocations" 200' in log
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped has finished)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in {"Z", "X"}
 
 
 def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:

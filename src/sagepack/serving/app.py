@@ -243,7 +243,8 @@ class ServingApp:
 
     async def _fail(self, send: Send, error: InferenceError) -> tuple[int, int]:
         cause = error.__cause__
-        if error.status_code >= 500:
+        # A 503 of a model that did not load is logged once, when it failed, not per request.
+        if error.status_code >= 500 and not (error.status_code == 503 and cause is None):
             logger.error("%d: %s", error.status_code, error.message,
                          exc_info=cause if cause is not None else None)
         trace = None
