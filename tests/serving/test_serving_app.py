@@ -144,48 +144,6 @@ def test_malformed_body_is_400(make_app: App) -> None:
     assert "malformed application/json" in response.json()["message"]
 
 
-# --- body limits ----------------------------------------------------------------------------
-
-
-def test_real_time_limit_is_exactly_six_megabytes(make_app: App) -> None:
-    app = make_app()
-    fits = b"[" + b" " * (6 * 1024 * 1024 - 3) + b"1]"
-    assert len(fits) == 6_291_456
-    assert invoke(app, fits).status_code == 200
-    too_big = invoke(app, fits + b" ")
-    assert too_big.status_code == 413
-    assert "6291457 bytes exceeds the limit of 6291456" in too_big.json()["message"]
-
-
-def test_batch_limit_is_max_payload(make_app: App) -> None:
-    app = make_app(batch=True, max_payload_mb=8)
-    assert invoke(app, b"[" + b" " * (7 * 1024 * 1024) + b"1]").status_code == 200
-    assert invoke(app, b" " * (8 * 1024 * 1024 + 1)).status_code == 413
-
-
-def test_streamed_body_over_the_limit_is_413() -> None:
-    import asyncio
-    from dataclasses import replace
-    from pathlib import Path
-
-    from sagepack.serving.settings import Settings
-
-    app = ServingApp(replace(Settings(), model_dir=Path("/nonexistent")))
-    sent: list[dict[str, object]] = []
-    chunks = [b"x" * 4_000_000, b"x" * 4_000_000]
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/invocations", "headers": []}
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
-    app.pool.shutdown()
-    assert sent[0]["status"] == 413
-
-
 # --- handler errors -------------------------------------------------------------------------
 
 

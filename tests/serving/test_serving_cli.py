@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from serving_helpers import DOUBLER, write_model
 
-from sagepack.serving.cli import main
+from sagepack.serving.cli import check_result, main
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +48,46 @@ def test_the_word_serve_is_accepted_as_an_argument(tmp_path: Path) -> None:
     write_model(tmp_path, DOUBLER)
     with mock.patch.dict(os.environ, {"SAGEPACK_MODEL_DIR": str(tmp_path)}, clear=True):
         assert main(["serve", "--check"]) == 0
+
+
+WARNS = """
+import warnings
+
+def model_fn(model_dir):
+    warnings.warn("pickled by scikit-learn 1.2.2, running 1.5.0", UserWarning)
+    return lambda data: data
+"""
+
+
+def test_check_prints_load_warnings_and_ends_with_json(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_model(tmp_path, WARNS)
+    with mock.patch.dict(os.environ, {"SAGEPACK_MODEL_DIR": str(tmp_path)}, clear=True):
+        assert main(["--check"]) == 0
+    out, err = capsys.readouterr()
+    where = f"{tmp_path / 'code' / 'inference.py'}:5"
+    assert f"serve --check: warning: UserWarning: pickled by scikit-learn 1.2.2, running " \
+           f"1.5.0 ({where})" in err
+    assert check_result(out) == {"loaded": True, "error": None, "warnings": [{
+        "category": "UserWarning", "message": "pickled by scikit-learn 1.2.2, running 1.5.0",
+        "filename": str(tmp_path / "code" / "inference.py"), "lineno": 5}]}
+
+
+def test_check_json_names_the_failure_and_its_warnings(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_model(tmp_path, "import warnings\nwarnings.warn('old pickle', FutureWarning)\n"
+                          "def model_fn(model_dir):\n    raise ValueError('bad pickle')\n")
+    with mock.patch.dict(os.environ, {"SAGEPACK_MODEL_DIR": str(tmp_path)}, clear=True):
+        assert main(["--check"]) == 1
+    out, err = capsys.readouterr()
+    result = check_result(out)
+    assert result["loaded"] is False
+    assert result["error"].endswith("model_fn raised ValueError: bad pickle")
+    assert [(w["category"], w["message"], w["lineno"]) for w in result["warnings"]] == [
+        ("FutureWarning", "old pickle", 2)]
+    assert "Traceback" in err and "bad pickle" in err
+
+
+def test_check_result_refuses_output_without_the_json_line() -> None:
+    with pytest.raises(ValueError, match="did not end with its JSON result"):
+        check_result('serve --check: ok\n["not", "it"]\n')

@@ -96,3 +96,19 @@ def test_the_constants_module_lists_every_variable() -> None:
     assert len(set(parameters.ALL)) == len(parameters.ALL)
     for name in parameters.ALL:
         assert f"``{name}``" in (parameters.__doc__ or "")
+
+
+def test_max_payload_0_means_no_fixed_limit_in_batch() -> None:
+    settings = Settings.from_environ({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"})
+    assert settings.max_body_bytes is None
+    assert settings.execution_parameters()["MaxPayloadInMB"] == 0
+    real_time = Settings.from_environ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"})
+    assert real_time.max_body_bytes == 6_291_456
+
+
+def test_batch_timeout_defaults_to_600_s_unless_set() -> None:
+    assert Settings.from_environ({"SAGEMAKER_BATCH": "true"}).timeout_s == 600
+    assert Settings.from_environ({"SAGEMAKER_BATCH": "false"}).timeout_s == 60
+    assert Settings.from_environ({}).timeout_s == 60
+    assert Settings.from_environ({"SAGEMAKER_BATCH": "true",
+                                  "SAGEMAKER_MODEL_SERVER_TIMEOUT": "90"}).timeout_s == 90
