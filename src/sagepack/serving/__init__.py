@@ -11,6 +11,8 @@ plus ``sagepack/__init__.py`` and ``sagepack/errors.py``: modules here import no
 Modules: :mod:`.parameters` (every environment variable, route, header and media type),
 :mod:`.settings` (the environment, read once), :mod:`.handler` (the convention),
 :mod:`.codecs` (default codecs, Accept negotiation), :mod:`.context` (what handlers see of
-a request), :mod:`.pool` (inference threads), :mod:`.app` (the ASGI app), :mod:`.server`
-(supervisor and workers), :mod:`.cli` (``serve``).
+a request), :mod:`.pool` (inference threads), :mod:`.body` (body limits, draining),
+:mod:`.loading` (load-time warnings), :mod:`.app` (the ASGI app), :mod:`.readiness` (when
+the server accepts, and a failed load), :mod:`.server` (supervisor and workers),
+:mod:`.cli` (``serve``).
 """
