@@ -2,7 +2,8 @@
 
 No framework: three routes do not need one, and every microsecond counts. Handler code runs
 in an :class:`~sagepack.serving.pool.InferencePool`, so the event loop always answers
-``/ping``. Every error is a JSON body ``{"status": ..., "error": ..., "message": ...}``
+``/ping``. A handler that returns an iterator streams its response (:mod:`.streaming`).
+Every error is a JSON body ``{"status": ..., "error": ..., "message": ...}``
 (plus ``"traceback"`` when ``SAGEPACK_DEBUG`` is true). A response over SageMaker's 6 MB
 real-time limit is still sent, with a warning in the log naming its size and the inference
 id (``X-Amzn-SageMaker-Inference-Id``, else the server's request id ``<pid>-<n>``), so the
@@ -22,11 +23,11 @@ from http import HTTPStatus
 from typing import Any
 
 from sagepack.errors import HandlerError, InferenceError
-from sagepack.serving import codecs
+from sagepack.serving import codecs, streaming
 from sagepack.serving import parameters as p
 from sagepack.serving.body import Disconnected, read_body
 from sagepack.serving.context import Context
-from sagepack.serving.handler import Handler
+from sagepack.serving.handler import Handler, Stream
 from sagepack.serving.loading import LoadWarning, capture_warnings
 from sagepack.serving.logs import access_logger, logger
 from sagepack.serving.pool import CallTimeout, InferencePool
@@ -50,8 +51,10 @@ class ServingApp:
     """
 
     def __init__(self, settings: Settings, handler: Handler | None = None,
-                 log_load: bool = True) -> None:
+                 log_load: bool = True, gpu_id: int | None = None) -> None:
         self.settings = settings
+        #: This worker's GPU (``context.system_properties["gpu_id"]``), None on CPU.
+        self.gpu_id = gpu_id
         self.handler = handler
         self.model: Any = None
         self.state = LOADING
@@ -87,7 +90,7 @@ class ServingApp:
             try:
                 handler = self.handler or Handler.load(self.settings.handler_path)
                 self.handler = handler
-                self.model = handler.load_model(self.settings.model_dir)
+                self.model = handler.load_model(self.settings.model_dir, self.gpu_id)
             except HandlerError as exc:
                 failure: tuple[str, BaseException] | None = (str(exc), exc.__cause__ or exc)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported on /ping and in the log
@@ -141,9 +144,11 @@ class ServingApp:
         path: str = scope["path"]
         method: str = scope["method"]
         inference_id = ""
+        outcome: streaming.Outcome | None = None
         if path == p.INVOCATIONS:
             if method == "POST":
-                status, size, inference_id = await self._invocations(scope, receive, send)
+                status, size, inference_id, outcome = await self._invocations(scope, receive,
+                                                                             send)
             else:
                 status, size = await _error(send, 405, f"{path} takes POST, not {method}",
                                             allow=b"POST")
@@ -165,9 +170,12 @@ class ServingApp:
                 send, 404, f"no route {path}: the server answers GET {p.PING}, POST "
                            f"{p.INVOCATIONS} and GET {p.EXECUTION_PARAMETERS}")
         if self.settings.access_log:
-            access_logger.info('"%s %s" %d %dB %.1fms%s', method, path, status, size,
+            access_logger.info('"%s %s" %d %dB %.1fms%s%s', method, path, status, size,
                                (time.perf_counter() - started) * 1000,
-                               f" inference-id={inference_id}" if inference_id else "")
+                               f" inference-id={inference_id}" if inference_id else "",
+                               f" stream {outcome.chunks} chunks" if outcome else "")
+        if outcome is not None and outcome.aborted:
+            raise streaming.StreamAborted(f"request {inference_id or '-'}: stream cut")
 
     async def _ping(self, send: Send, head: bool) -> tuple[int, int]:
         if self.state == READY:
@@ -178,7 +186,7 @@ class ServingApp:
         return 503, await _send(send, 503, body, [_JSON_HEADER])
 
     async def _invocations(self, scope: Scope, receive: Receive,
-                           send: Send) -> tuple[int, int, str]:
+                           send: Send) -> tuple[int, int, str, streaming.Outcome | None]:
         started = time.monotonic()
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}
@@ -188,7 +196,7 @@ class ServingApp:
             try:
                 body = await read_body(headers, receive, self._limit)
             except Disconnected:  # the client went away
-                return 499, 0, inference_id
+                return 499, 0, inference_id, None
             handler = await self._ready(started)
             settings = self.settings
             content_type = codecs.media_type(headers.get("content-type")
@@ -205,28 +213,47 @@ class ServingApp:
                                          f"output_fn writes {', '.join(codecs.SUPPORTED)}")
             else:
                 accept = codecs.accept_for_handler(raw_accept, settings.default_accept)
-            context = Context(settings.model_dir, content_type, accept, headers)
+            context = Context(settings.model_dir, content_type, accept, headers,
+                              gpu_id=self.gpu_id)
             remaining = settings.timeout_s - (time.monotonic() - started)
             result, result_type = await self.pool.run(
                 max(remaining, 0.0), handler.invoke, self.model, body, context, accept,
                 settings.default_accept, settings.text_bodies)
+            del body  # an asynchronous payload may be large: do not hold it while streaming
+            extra = [(b"content-type", _header_value(result_type))]
+            extra += [(key.encode("latin-1"), _header_value(value))
+                      for key, value in context.response_headers.items()]
+            if isinstance(result, Stream):
+                outcome = await streaming.respond(
+                    result, send, receive, self.pool, timeout_s=settings.timeout_s,
+                    first_timeout_s=max(settings.timeout_s - (time.monotonic() - started), 0.0),
+                    headers=extra, label=self._label(inference_id), on_stuck=self._stuck)
+                return outcome.status, outcome.size, inference_id, outcome
+        except Disconnected:  # the client left before the stream's first chunk
+            return 499, 0, inference_id, None
         except InferenceError as exc:
-            return (*await self._fail(send, exc), inference_id)
+            return (*await self._fail(send, exc), inference_id, None)
         except CallTimeout:
-            return (*await self._timed_out(send), inference_id)
+            return (*await self._timed_out(send), inference_id, None)
         except Exception as exc:  # noqa: BLE001 - last resort: answer 500, keep serving
             error = InferenceError(500, f"{type(exc).__name__}: {exc}")
             error.__cause__ = exc
-            return (*await self._fail(send, error), inference_id)
-        if len(result) > p.REALTIME_MAX_RESPONSE_BYTES and not self.settings.batch:
+            return (*await self._fail(send, error), inference_id, None)
+        if (len(result) > p.REALTIME_MAX_RESPONSE_BYTES and not self.settings.batch
+                and self.settings.max_request_mb is None):
             logger.warning("response of %d bytes to request %s exceeds SageMaker's real-time "
                            "limit of %d bytes: the endpoint will fail it", len(result),
-                           inference_id or f"{os.getpid()}-{self._requests}",
-                           p.REALTIME_MAX_RESPONSE_BYTES)
-        extra = [(b"content-type", _header_value(result_type))]
-        extra += [(key.encode("latin-1"), _header_value(value))
-                  for key, value in context.response_headers.items()]
-        return 200, await _send(send, 200, result, extra), inference_id
+                           self._label(inference_id), p.REALTIME_MAX_RESPONSE_BYTES)
+        return 200, await _send(send, 200, result, extra), inference_id, None
+
+    def _label(self, inference_id: str) -> str:
+        """The inference id, else the server's request id ``<pid>-<n>``."""
+        return inference_id or f"{os.getpid()}-{self._requests}"
+
+    def _stuck(self) -> None:
+        """A handler call outlived the timeout: replace the worker if too many hang."""
+        if self.pool.wedged and self.on_wedged is not None:
+            self.on_wedged()
 
     async def _ready(self, started: float) -> Handler:
         """The handler, once the model is loaded; waits (within the timeout) while it loads."""
@@ -256,8 +283,7 @@ class ServingApp:
         pool = self.pool
         logger.error("an invocation outlived %s=%g s; its thread is abandoned (%d hung, limit %d)",
                      p.MODEL_SERVER_TIMEOUT, self.settings.timeout_s, pool.hung, pool.max_hung)
-        if pool.wedged and self.on_wedged is not None:
-            self.on_wedged()
+        self._stuck()
         return await _error(send, 504, f"the handler took longer than {p.MODEL_SERVER_TIMEOUT}="
                                        f"{self.settings.timeout_s:g} s")
 

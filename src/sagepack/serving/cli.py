@@ -65,7 +65,7 @@ def _check(settings: Settings) -> int:
     from sagepack.serving.logs import setup_logging
 
     setup_logging(settings.log_level)
-    app = ServingApp(settings, log_load=False)
+    app = ServingApp(settings, log_load=False, gpu_id=settings.gpu_id(0))
     app.load()
     app.pool.shutdown()
     for warning in app.warnings:

@@ -29,6 +29,8 @@ class Context:
     #: True when the body held many records (CSV rows, JSON lines): one output line each.
     multi_record: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: This worker's GPU (round-robin over visible GPUs), None on CPU.
+    gpu_id: int | None = None
 
     @property
     def custom_attributes(self) -> str | None:
@@ -42,8 +44,9 @@ class Context:
 
     @property
     def system_properties(self) -> dict[str, object]:
-        """``model_dir`` and ``gpu_id`` (None: the handler picks its device)."""
-        return {"model_dir": str(self.model_dir), "gpu_id": None}
+        """``model_dir`` and ``gpu_id``: this worker's GPU, as AWS's PyTorch container
+        passes it (``torch.device(f"cuda:{gpu_id}")``); None on CPU."""
+        return {"model_dir": str(self.model_dir), "gpu_id": self.gpu_id}
 
     def set_custom_attributes(self, value: str) -> None:
         """Echo ``value`` in the response's ``X-Amzn-SageMaker-Custom-Attributes``."""

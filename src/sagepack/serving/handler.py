@@ -14,6 +14,12 @@ is the Accept header, with a missing Accept or ``*/*`` replaced by the default r
 type and a single media range stripped of its parameters. ``output_fn`` and
 ``transform_fn`` return the body (bytes or str) or ``(body, content_type)``.
 
+A response is streamed when ``predict_fn`` (or the model), ``output_fn`` or ``transform_fn``
+returns an iterator or async iterator (a generator, sync or async) instead: each chunk it
+yields (bytes or str) is sent as it comes, with the content type of ``(stream,
+content_type)``, else the Accept type (see :mod:`.streaming`). A stream from ``predict_fn``
+skips the default encoder.
+
 Every problem with the module (it does not exist, does not import, lacks ``model_fn``, mixes
 ``transform_fn`` with the others, has functions of the wrong arity) is a
 :class:`~sagepack.errors.HandlerError` naming the file and the function.
@@ -25,7 +31,7 @@ import importlib.util
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -151,9 +157,9 @@ class Handler:
         """True when the default decoder reads the body (no input_fn/transform_fn)."""
         return self.input_fn is None and self.transform_fn is None
 
-    def load_model(self, model_dir: Path) -> Any:
+    def load_model(self, model_dir: Path, gpu_id: int | None = None) -> Any:
         """Call ``model_fn`` and check that the model can predict without a ``predict_fn``."""
-        context = Context(model_dir=model_dir)
+        context = Context(model_dir=model_dir, gpu_id=gpu_id)
         try:
             model = self.model_fn(context, str(model_dir))
         except InferenceError as exc:
@@ -166,14 +172,15 @@ class Handler:
         return model
 
     def invoke(self, model: Any, body: bytes, context: Context, accept: str,
-               default_type: str, text_bodies: bool = True) -> tuple[bytes, str]:
+               default_type: str, text_bodies: bool = True) -> tuple[bytes | Stream, str]:
         """Run one request through the handler; ``accept`` is negotiated or handler-bound.
 
         ``default_type`` labels a body that output_fn/transform_fn returned without a type
         when ``accept`` names several. With ``text_bodies``, JSON and CSV bodies reach
         input_fn/transform_fn as :class:`TextBody` (see there).
 
-        Returns the response body and its content type. Raises InferenceError.
+        Returns the response body (or the :class:`Stream` to send) and its content type.
+        Raises InferenceError.
         """
         raw: bytes | str = body
         if text_bodies and context.content_type in _TEXT_TYPES and not self.decodes:
@@ -189,10 +196,31 @@ class Handler:
             prediction = self.predict_fn(context, data, model)
         else:
             prediction = _default_predict(model, data)
+        if self.output_fn is None and is_stream(prediction):
+            return Stream(prediction, "predict_fn" if self.predict_fn else "model.predict"), accept
         if self.output_fn is not None:
             result = self.output_fn(context, prediction, accept)
             return _response(result, accept, default_type, "output_fn")
         return codecs.encode(prediction, accept, context), accept
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A response the handler produces chunk by chunk: ``source`` is an iterator or an async
+    iterator of bytes or str; ``stage`` names the function that returned it."""
+
+    source: Iterator[Any] | AsyncIterator[Any]
+    stage: str
+
+    @property
+    def is_async(self) -> bool:
+        return isinstance(self.source, AsyncIterator)
+
+
+def is_stream(value: object) -> bool:
+    """True for what a handler returns to stream: an iterator or async iterator (lists,
+    arrays and other iterables that are not iterators are ordinary results)."""
+    return isinstance(value, Iterator | AsyncIterator)
 
 
 class TextBody(str):
@@ -228,17 +256,21 @@ def _default_predict(model: Any, data: Any) -> Any:
         raise handler_failure("model.predict", exc) from exc
 
 
-def _response(result: Any, accept: str, default_type: str, stage: str) -> tuple[bytes, str]:
+def _response(result: Any, accept: str, default_type: str,
+              stage: str) -> tuple[bytes | Stream, str]:
     content_type: str | None = None
     if isinstance(result, tuple) and len(result) == 2:
         result, content_type = result
-    if isinstance(result, str):
+    body: bytes | Stream
+    if is_stream(result):
+        body = Stream(result, stage)
+    elif isinstance(result, str):
         body = result.encode("utf-8")
     elif isinstance(result, bytes | bytearray | memoryview):
         body = bytes(result)
     else:
-        raise InferenceError(500, f"{stage} returned {type(result).__name__}; return bytes, str "
-                                  "or (body, content_type)")
+        raise InferenceError(500, f"{stage} returned {type(result).__name__}; return bytes, str, "
+                                  "an iterator of them (a stream) or (body, content_type)")
     if not content_type:
         content_type = accept if "*" not in accept and "," not in accept else default_type
     return body, str(content_type)

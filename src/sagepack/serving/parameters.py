@@ -7,8 +7,9 @@ Variable                               Default                         Meaning
 =====================================  ==============================  =====================================================
 ``SAGEMAKER_BIND_TO_PORT``             ``8080``                        TCP port to listen on (all interfaces).
 ``SAGEMAKER_SAFE_PORT_RANGE``          unset                           Side ports the container may use; none needed.
-``SAGEMAKER_MODEL_SERVER_WORKERS``     one per CPU                     Worker processes; each loads the model once.
-``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``60`` (batch: ``600``)         Seconds one invocation may take; then 504.
+``SAGEMAKER_MODEL_SERVER_WORKERS``     one per CPU (GPU: per GPU)      Worker processes; each loads the model once.
+``SAGEMAKER_MODEL_SERVER_TIMEOUT``     ``SAGEPACK_TIMEOUT_S``          Seconds one invocation may take (a stream: the
+                                                                       first chunk, then each gap between chunks); 504.
 ``SAGEMAKER_PROGRAM``                  ``inference.py``                Handler module in the handler directory.
 ``SAGEMAKER_BATCH``                    ``false``                       ``true`` in batch transform: body limit becomes
                                                                        ``SAGEMAKER_MAX_PAYLOAD_IN_MB``.
@@ -41,6 +42,19 @@ Variable                               Default                         Meaning
                                                                        ``str`` that also has ``.decode()`` (serves AWS's
                                                                        scikit-learn and PyTorch conventions alike);
                                                                        ``false``: ``bytes``.
+``SAGEPACK_TIMEOUT_S``                 ``60`` (batch: ``600``)         The model's invocation timeout (image config, e.g.
+                                                                       ``3600`` for asynchronous endpoints).
+``SAGEPACK_MAX_REQUEST_MB``            unset (6 MiB)                   Real-time body limit in MiB, 1-1024 (image config,
+                                                                       for asynchronous endpoints' payloads up to 1 GB);
+                                                                       set, responses over 6 MB are not warned about.
+``SAGEPACK_GPU``                       auto                            One worker per visible GPU, each given its
+                                                                       ``gpu_id``. Unset: on when ``NVIDIA_VISIBLE_DEVICES``
+                                                                       is set (GPU images set it) and not ``none``/``void``.
+``SAGEPACK_NVIDIA_PROC_DIR``           ``/proc/driver/nvidia/gpus``    Where GPUs are counted (one entry per GPU; tests
+                                                                       point it at a fake driver directory).
+``NVIDIA_VISIBLE_DEVICES``             image (``all`` on GPU images)   A list (``0,1`` or UUIDs) fixes the GPU count;
+                                                                       ``all``: counted from the driver's files.
+``CUDA_VISIBLE_DEVICES``               unset                           If set, caps the GPU count at its length.
 =====================================  ==============================  =====================================================
 """
 
@@ -77,6 +91,14 @@ HEARTBEAT_TIMEOUT: Final = "SAGEPACK_HEARTBEAT_TIMEOUT"
 ACCESS_LOG: Final = "SAGEPACK_ACCESS_LOG"
 LOG_LEVEL: Final = "SAGEPACK_LOG_LEVEL"
 TEXT_BODIES: Final = "SAGEPACK_TEXT_BODIES"
+CONFIG_TIMEOUT_S: Final = "SAGEPACK_TIMEOUT_S"
+MAX_REQUEST_MB: Final = "SAGEPACK_MAX_REQUEST_MB"
+GPU: Final = "SAGEPACK_GPU"
+NVIDIA_PROC_DIR: Final = "SAGEPACK_NVIDIA_PROC_DIR"
+
+# --- environment: set by the NVIDIA container runtime or the user -------------------------
+NVIDIA_VISIBLE_DEVICES: Final = "NVIDIA_VISIBLE_DEVICES"
+CUDA_VISIBLE_DEVICES: Final = "CUDA_VISIBLE_DEVICES"
 
 #: Every environment variable the server reads, in the order of the table above.
 ALL: Final = (
@@ -85,7 +107,8 @@ ALL: Final = (
     MODEL_DIR, HANDLER_DIR, DEFAULT_ACCEPT, DEFAULT_CONTENT_TYPE, DEBUG,
     CONFIG_MAX_CONCURRENT_TRANSFORMS, CONFIG_BATCH_STRATEGY, CONFIG_MAX_PAYLOAD_IN_MB, HOST,
     THREADS, MAX_HUNG_THREADS, GRACEFUL_TIMEOUT, HEARTBEAT_TIMEOUT, ACCESS_LOG, LOG_LEVEL,
-    TEXT_BODIES,
+    TEXT_BODIES, CONFIG_TIMEOUT_S, MAX_REQUEST_MB, GPU, NVIDIA_PROC_DIR, NVIDIA_VISIBLE_DEVICES,
+    CUDA_VISIBLE_DEVICES,
 )
 
 # --- defaults ------------------------------------------------------------------------------
@@ -97,6 +120,9 @@ DEFAULT_PROGRAM: Final = "inference.py"
 DEFAULT_MODEL_DIR: Final = "/opt/ml/model"
 DEFAULT_PAYLOAD_MB: Final = 6
 MAX_PAYLOAD_MB: Final = 100
+#: The largest ``SAGEPACK_MAX_REQUEST_MB``: asynchronous endpoints send up to 1 GB.
+MAX_REQUEST_MB_LIMIT: Final = 1024
+DEFAULT_NVIDIA_PROC_DIR: Final = "/proc/driver/nvidia/gpus"
 #: The real-time limit of SageMaker: 6 MB each way (6,291,456 bytes).
 REALTIME_MAX_BODY_BYTES: Final = 6 * 1024 * 1024
 #: Responses larger than this fail on a real-time endpoint: the server warns about them.

@@ -41,7 +41,7 @@ import uvicorn.protocols.http.httptools_impl
 import uvloop  # noqa: F401
 
 from sagepack import __version__
-from sagepack.serving import readiness
+from sagepack.serving import devices, readiness, streaming
 from sagepack.serving.app import ServingApp
 from sagepack.serving.logs import logger, setup_logging
 from sagepack.serving.settings import Settings
@@ -88,7 +88,25 @@ def serve(settings: Settings) -> int:
                 "%s, %s", settings.host, settings.port, settings.workers, settings.threads,
                 settings.timeout_s, mode,
                 "no body limit (streamed)" if limit is None else f"body limit {limit} bytes")
+    log_placement(settings)
     return Supervisor(settings, sock, started).run()
+
+
+def log_placement(settings: Settings) -> None:
+    """Say where the workers run, and warn if a framework was imported before the fork."""
+    loaded = devices.frameworks_loaded()
+    if settings.gpu and settings.gpus:
+        logger.info("GPU placement: %d visible GPU(s) (%s); %d worker(s), gpu_id round-robin; "
+                    "frameworks imported by the supervisor: %s", settings.gpus,
+                    settings.gpu_source, settings.workers, ", ".join(loaded) or "none")
+    elif settings.gpu:
+        logger.warning("GPU placement: no visible GPU (%s): is the container run with the "
+                       "NVIDIA runtime (--gpus all)? %d worker(s) with gpu_id None; frameworks "
+                       "imported by the supervisor: %s", settings.gpu_source, settings.workers,
+                       ", ".join(loaded) or "none")
+    if loaded:
+        logger.warning("%s imported before the workers fork: a CUDA context created in the "
+                       "supervisor is broken in every worker", ", ".join(loaded))
 
 
 class Supervisor:
@@ -184,7 +202,9 @@ class Supervisor:
         theirs.close()
         now = time.monotonic()
         self.workers[slot] = _Worker(slot, pid, ours, now, now)
-        logger.info("worker %d started (pid %d)", slot, pid)
+        gpu_id = self.settings.gpu_id(slot)
+        logger.info("worker %d started (pid %d)%s", slot, pid,
+                    "" if gpu_id is None else f", gpu_id {gpu_id}")
 
     def _read(self, fd: int) -> None:
         if fd == self._wake_r:
@@ -283,7 +303,7 @@ def run_worker(settings: Settings, sock: socket.socket, channel: socket.socket, 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     channel.setblocking(False)
     supervisor = os.getppid()
-    app = ServingApp(settings, log_load=False)
+    app = ServingApp(settings, log_load=False, gpu_id=settings.gpu_id(slot))
     if not readiness.load_and_wait(app, channel, supervisor):
         logger.error("worker %d: the supervisor is gone; stopping", slot)
         return 0
@@ -319,6 +339,7 @@ def run_worker(settings: Settings, sock: socket.socket, channel: socket.socket, 
             server.should_exit = True
 
     app.on_wedged = wedged
+    streaming.quiet_aborts()
     server.run(sockets=[sock])
     app.pool.shutdown()
     return exit_code

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagepack.errors import ConfigError, ConfigProblem
+from sagepack.serving import devices
 from sagepack.serving import parameters as p
 
 _ENVIRONMENT = Path("environment")
@@ -53,17 +54,32 @@ class Settings:
     access_log: bool = True
     log_level: str = "INFO"
     text_bodies: bool = True
+    #: ``SAGEPACK_MAX_REQUEST_MB``: the raised real-time body limit (asynchronous endpoints).
+    max_request_mb: int | None = None
+    #: One worker per GPU, each given its ``gpu_id`` (see :mod:`.devices`).
+    gpu: bool = False
+    #: GPUs visible to the container (counted only when ``gpu``).
+    gpus: int = 0
+    #: How ``gpus`` was found, for the start-up log.
+    gpu_source: str = ""
 
     @property
     def max_body_bytes(self) -> int | None:
-        """Largest request body accepted: 6 MiB in real time, ``MaxPayloadInMB`` in batch.
+        """Largest request body accepted: 6 MiB in real time (``SAGEPACK_MAX_REQUEST_MB``
+        when set), ``MaxPayloadInMB`` in batch.
 
         None (no fixed limit) in batch with ``MaxPayloadInMB`` 0: SageMaker then streams the
         data, with chunked bodies of any size.
         """
         if self.batch:
             return self.max_payload_mb * 1024 * 1024 if self.max_payload_mb else None
+        if self.max_request_mb is not None:
+            return self.max_request_mb * 1024 * 1024
         return p.REALTIME_MAX_BODY_BYTES
+
+    def gpu_id(self, slot: int) -> int | None:
+        """The GPU of worker ``slot`` (round-robin), or None on CPU."""
+        return devices.gpu_for(slot, self.gpus) if self.gpu else None
 
     @property
     def handler_path(self) -> Path:
@@ -89,7 +105,13 @@ class Settings:
         """Read the settings from ``environ`` (default: the process environment)."""
         env = dict(os.environ if environ is None else environ)
         reader = _Reader(env)
-        workers = reader.integer(p.MODEL_SERVER_WORKERS, cpu_count(), low=1, high=256)
+        gpu = reader.boolean(p.GPU, devices.gpu_placement(env))
+        found = devices.GpuCount(0, "")
+        if gpu:
+            proc_dir = Path(env.get(p.NVIDIA_PROC_DIR) or p.DEFAULT_NVIDIA_PROC_DIR)
+            found = devices.visible_gpus(env, proc_dir)
+        default_workers = found.count if found.count else cpu_count()
+        workers = reader.integer(p.MODEL_SERVER_WORKERS, default_workers, low=1, high=256)
         model_dir = Path(env.get(p.MODEL_DIR) or p.DEFAULT_MODEL_DIR)
         handler_dir_raw = env.get(p.HANDLER_DIR)
         handler_dir = Path(handler_dir_raw) if handler_dir_raw else model_dir / "code"
@@ -102,15 +124,20 @@ class Settings:
         concurrency_default = reader.integer(p.CONFIG_MAX_CONCURRENT_TRANSFORMS, workers,
                                              low=1, high=1024)
         batch = reader.boolean(p.BATCH, False)
+        timeout_default = reader.number(p.CONFIG_TIMEOUT_S,
+                                        p.BATCH_TIMEOUT_S if batch else p.DEFAULT_TIMEOUT_S,
+                                        low=0.001)
+        max_request_mb: int | None = None
+        if reader.raw(p.MAX_REQUEST_MB) is not None:
+            max_request_mb = reader.integer(p.MAX_REQUEST_MB, 0, low=1,
+                                            high=p.MAX_REQUEST_MB_LIMIT) or None
         default_accept = (env.get(p.DEFAULT_ACCEPT) or env.get(p.DEFAULT_INVOCATIONS_ACCEPT)
                           or p.JSON).strip().lower()
         settings = cls(
             host=env.get(p.HOST) or "0.0.0.0",
             port=reader.integer(p.BIND_TO_PORT, p.DEFAULT_PORT, low=1, high=65535),
             workers=workers,
-            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT,
-                                    p.BATCH_TIMEOUT_S if batch else p.DEFAULT_TIMEOUT_S,
-                                    low=0.001),
+            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT, timeout_default, low=0.001),
             model_dir=model_dir,
             handler_dir=handler_dir,
             program=program,
@@ -130,6 +157,10 @@ class Settings:
             access_log=reader.boolean(p.ACCESS_LOG, True),
             log_level=(env.get(p.LOG_LEVEL) or "INFO").strip().upper(),
             text_bodies=reader.boolean(p.TEXT_BODIES, True),
+            max_request_mb=max_request_mb,
+            gpu=gpu,
+            gpus=found.count,
+            gpu_source=found.source,
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             reader.problem(p.LOG_LEVEL, f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
@@ -148,14 +179,14 @@ class _Reader:
     def problem(self, name: str, message: str) -> None:
         self.problems.append(ConfigProblem(_ENVIRONMENT, name, message))
 
-    def _raw(self, name: str) -> str | None:
+    def raw(self, name: str) -> str | None:
         value = self.env.get(name)
         if value is None or not value.strip():
             return None
         return value.strip()
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         try:
@@ -169,7 +200,7 @@ class _Reader:
         return value
 
     def number(self, name: str, default: float, *, low: float) -> float:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         try:
@@ -195,7 +226,7 @@ class _Reader:
         return default
 
     def choice(self, name: str, default: str) -> str:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         value = raw.upper().replace("-", "_")
