@@ -201,3 +201,31 @@ def test_streamed_body_over_the_limit_is_413() -> None:
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
     app.pool.shutdown()
     assert sent[0]["status"] == 413
+
+
+def test_a_large_declared_body_arrives_whole_as_bytes_in_one_object() -> None:
+    size = 3 * 1024 * 1024 + 17
+    data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    pieces = [data[i:i + 65536] for i in range(0, size, 65536)]
+
+    async def read() -> bytes:
+        queue = [{"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
+                 for i, piece in enumerate(pieces)]
+
+        async def receive() -> dict[str, Any]:
+            return queue.pop(0)
+        return await body.read_body({"content-length": str(size)}, receive, None)
+
+    got = asyncio.run(read())
+    assert type(got) is bytes and got == data
+    assert hash(got) == hash(data)  # a real, immutable bytes object
+
+
+def test_a_client_leaving_mid_body_is_noticed_for_large_bodies_too() -> None:
+    messages = [{"type": "http.request", "body": b"a" * 65536, "more_body": True},
+                {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+    with pytest.raises(body.Disconnected):
+        asyncio.run(body.read_body({"content-length": str(2 * 1024 * 1024)}, receive, None))

@@ -112,3 +112,25 @@ def test_batch_timeout_defaults_to_600_s_unless_set() -> None:
     assert Settings.from_environ({}).timeout_s == 60
     assert Settings.from_environ({"SAGEMAKER_BATCH": "true",
                                   "SAGEMAKER_MODEL_SERVER_TIMEOUT": "90"}).timeout_s == 90
+
+
+def test_asynchronous_payloads_raise_the_real_time_limit_and_timeout() -> None:
+    settings = Settings.from_environ({"SAGEPACK_MAX_REQUEST_MB": "1024",
+                                      "SAGEPACK_TIMEOUT_S": "3600"})
+    assert settings.max_body_bytes == 1024 * 1024 * 1024
+    assert settings.timeout_s == 3600
+    # The job's own timeout still wins over the image's; batch keeps MaxPayloadInMB.
+    assert Settings.from_environ({"SAGEPACK_TIMEOUT_S": "3600",
+                                  "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30"}).timeout_s == 30
+    batch = Settings.from_environ({"SAGEPACK_MAX_REQUEST_MB": "512", "SAGEMAKER_BATCH": "true",
+                                   "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50"})
+    assert batch.max_body_bytes == 50 * 1024 * 1024
+    assert Settings.from_environ({}).max_body_bytes == 6_291_456
+
+
+def test_bad_payload_settings_are_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environ({"SAGEPACK_MAX_REQUEST_MB": "2048", "SAGEPACK_TIMEOUT_S": "soon"})
+    message = str(caught.value)
+    assert "SAGEPACK_MAX_REQUEST_MB" in message and "between 1 and 1024" in message
+    assert "SAGEPACK_TIMEOUT_S" in message

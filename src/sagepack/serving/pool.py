@@ -65,11 +65,13 @@ class _Worker(threading.Thread):
                 result = job.fn(*job.args)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                 error = exc
+            job.args = ()  # an idle thread must not keep the last request's body alive
             with pool._lock:
                 job.state = _DONE
                 if self.abandoned:
                     pool._hung -= 1
             job.deliver(result, error)
+            del job, result, error
             if self.abandoned:
                 return
 
