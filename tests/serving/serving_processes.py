@@ -63,8 +63,9 @@ class Server:
         return {mark.name.split("-")[0] for mark in self.marks.iterdir()}
 
 
-def start(tmp_path: Path, model: Path, workers: int = 2, argv: list[str] | None = None,
-          **env: str) -> Server:
+def start(tmp_path: Path, model: Path, workers: int | None = 2,
+          argv: list[str] | None = None, **env: str) -> Server:
+    """``serve`` on a free port; ``workers`` None leaves the count to the server."""
     port = free_port()
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
@@ -73,9 +74,10 @@ def start(tmp_path: Path, model: Path, workers: int = 2, argv: list[str] | None 
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "PYTHONPATH": str(REPO / "src"),  # this tree, not whatever the venv points at
         "SAGEPACK_MODEL_DIR": str(model), "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEPACK_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-        "SLEEPER_MARKS": str(marks), **env,
+        "SAGEPACK_HOST": "127.0.0.1", "SLEEPER_MARKS": str(marks), **env,
     }
+    if workers is not None:
+        environment.setdefault("SAGEMAKER_MODEL_SERVER_WORKERS", str(workers))
     command = argv or [sys.executable, "-m", "sagepack.serving"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=environment, stdout=sink,
