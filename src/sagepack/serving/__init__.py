@@ -12,7 +12,8 @@ Modules: :mod:`.parameters` (every environment variable, route, header and media
 :mod:`.settings` (the environment, read once), :mod:`.handler` (the convention),
 :mod:`.codecs` (default codecs, Accept negotiation), :mod:`.context` (what handlers see of
 a request), :mod:`.pool` (inference threads), :mod:`.body` (body limits, draining),
-:mod:`.loading` (load-time warnings), :mod:`.app` (the ASGI app), :mod:`.readiness` (when
-the server accepts, and a failed load), :mod:`.server` (supervisor and workers),
-:mod:`.cli` (``serve``).
+:mod:`.loading` (load-time warnings), :mod:`.app` (the ASGI app), :mod:`.streaming`
+(responses sent chunk by chunk), :mod:`.devices` (GPUs counted without CUDA, ``gpu_id`` per
+worker), :mod:`.readiness` (when the server accepts, and a failed load), :mod:`.server`
+(supervisor and workers), :mod:`.cli` (``serve``).
 """
