@@ -11,7 +11,6 @@ stream that GNU tar and SageMaker read.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import os
@@ -25,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from sagepack.config import IGNORE_FILE_NAME, ModelConfig, Settings
+import pathspec
+
+from sagepack.config import IGNORE_FILE_NAME, MODEL_CONFIG_NAME, ModelConfig, Settings
 from sagepack.errors import ArchiveError, UnsafeArchiveError
 from sagepack.files import atomic_path, file_sha256, write_json
 
@@ -76,27 +77,31 @@ def _read_ignore_file(root: Path) -> tuple[str, ...]:
     return tuple(s for line in lines if (s := line.strip()) and not s.startswith("#"))
 
 
-def _matches(rel: str, is_dir: bool, patterns: Sequence[str]) -> bool:
-    """gitignore-like matching: ``dir/`` matches folders only, a pattern with a slash is
-    anchored at the model folder, one without matches any path component."""
-    base = rel.rsplit("/", 1)[-1]
-    for pattern in patterns:
-        dir_only = pattern.endswith("/")
-        pat = pattern.rstrip("/")
-        if dir_only and not is_dir:
-            continue
-        if "/" in pat:
-            if fnmatch.fnmatchcase(rel, pat.lstrip("/")):
-                return True
-        elif fnmatch.fnmatchcase(base, pat):
-            return True
-    return False
+def _compile(sources: Sequence[tuple[str, Sequence[str]]]) -> pathspec.GitIgnoreSpec:
+    """One gitignore spec from the patterns of each source, in order (the last pattern
+    that matches a path decides, so a later ``!pattern`` takes a path back in)."""
+    for source, patterns in sources:
+        for pattern in patterns:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except ValueError as exc:
+                raise ArchiveError(f"{source}: invalid pattern {pattern!r}: {exc}") from None
+    return pathspec.GitIgnoreSpec.from_lines(
+        [pattern for _, patterns in sources for pattern in patterns])
+
+
+def _matches(rel: str, is_dir: bool, spec: pathspec.GitIgnoreSpec) -> bool:
+    """gitignore matching (``dir/`` matches folders only, a pattern with a slash before
+    its end is anchored at the model folder, ``**`` spans folders, ``!`` negates)."""
+    return spec.match_file(f"{rel}/" if is_dir else rel)
 
 
 def collect(root: Path, exclude: Sequence[str] = ()) -> list[Member]:
     """The members of ``root`` to pack, sorted by name; refuses what cannot be packed."""
     root = root.resolve()
-    patterns = (*JUNK_PATTERNS, *exclude, *_read_ignore_file(root))
+    patterns = _compile([("sagepack's junk patterns", JUNK_PATTERNS),
+                         (f"{root / MODEL_CONFIG_NAME} 'exclude'", exclude),
+                         (str(root / IGNORE_FILE_NAME), _read_ignore_file(root))])
     members: list[Member] = []
 
     def walk(folder: Path) -> None:

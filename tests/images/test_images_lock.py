@@ -72,3 +72,49 @@ def test_lock_is_host_independent_and_resolves_for_manylinux(project) -> None:  
     names = {r.key for r in read_lock(path)}
     # uvloop only exists for POSIX hosts: it is there because the lock targets Linux.
     assert {"uvicorn", "uvloop", "httptools", "numpy"} <= names
+
+
+def test_requirements_files_parse_extras_markers_urls_and_continuations(tmp_path: Path) -> None:
+    from sagepack.images.lock import read_requirements
+
+    path = tmp_path / "cpu.in"
+    path.write_text("-r ../other.in\n--index-url https://example.invalid/simple\n"
+                    "# a comment\n"
+                    "Onnx_Runtime[gpu] >=1.18 ; sys_platform == 'linux'  # why\n"
+                    "numpy \\\n    >=2\n"
+                    "tiny @ https://example.invalid/tiny-1.0-py3-none-any.whl#sha256=00\n")
+    lines = read_requirements(path)
+    assert [(line.number, line.key) for line in lines] == [
+        (4, "onnx-runtime"), (5, "numpy"), (7, "tiny")]
+    assert str(lines[0].requirement.marker) == 'sys_platform == "linux"'
+
+
+def test_a_line_that_is_not_a_requirement_names_file_and_line(tmp_path: Path) -> None:
+    from sagepack.images.lock import read_requirements
+
+    path = tmp_path / "cpu.in"
+    path.write_text("numpy\nnot a requirement!\n")
+    with pytest.raises(LockError, match=r"cpu\.in:2: not a requirement: 'not a requirement!'"):
+        read_requirements(path)
+
+
+def test_wildcard_or_url_pins_are_not_a_lock(tmp_path: Path) -> None:
+    path = tmp_path / "cpu.txt"
+    path.write_text(f"numpy==2.* --hash=sha256:{'a' * 64}\n")
+    with pytest.raises(LockError, match=r"cpu\.txt:1: expected 'name==version"):
+        read_lock(path)
+
+
+def test_stale_lock_names_the_missing_project_in_its_normalised_form(tmp_path: Path) -> None:
+    from sagepack.config import Variant
+    from sagepack.images.build import check_lock_covers
+
+    (tmp_path / "serving.in").write_text("numpy>=2\n")
+    (tmp_path / "cpu.in").write_text("ONNXRuntime_GPU[cuda] ; sys_platform == 'linux'\n"
+                                     "Scikit.Learn>=1.4\n")
+    (tmp_path / "cpu.txt").write_text(LOCK)
+    variant = Variant("cpu", tmp_path / "cpu.in", tmp_path / "cpu.txt", "base", gpu=False)
+    with pytest.raises(LockError, match=r"cpu\.txt is stale: scikit-learn \(from .*cpu\.in\)"):
+        check_lock_covers(variant, tmp_path / "serving.in")
+    (tmp_path / "cpu.in").write_text("ONNXRuntime_GPU[cuda] ; sys_platform == 'linux'\n")
+    check_lock_covers(variant, tmp_path / "serving.in")

@@ -87,6 +87,10 @@ def test_wheel_for_another_platform_names_the_package(tmp_path: Path) -> None:
     ("numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl", False),
     ("numpy-2.4.6-cp311-cp311-macosx_14_0_arm64.whl", False),
     ("numpy-2.4.6-cp311-cp311-manylinux_2_34_x86_64.whl", False),
+    ("six-1.17.0-py2.py3-none-any.whl", True),
+    ("cffi-2.0.0-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", False),
+    ("tiny-1.0-cp311-none-manylinux_2_28_x86_64.whl", True),
+    ("tiny-1.0-py2-none-any.whl", False),
 ])
 def test_wheel_fits_image(name: str, fits: bool) -> None:
     assert wheel_fits_image(name) is fits
@@ -123,3 +127,16 @@ def test_wheelhouse_is_keyed_by_the_lock_and_reused(tmp_path: Path) -> None:
     assert first.downloaded and not again.downloaded
     assert first.path == again.path == tmp_path / "cache" / first.lock_sha256
     assert {w.name for w in first.wheels} >= {"numpy", "uvicorn", "uvloop", "httptools"}
+
+
+def test_a_file_that_is_not_a_wheel_name_is_named(tmp_path: Path) -> None:
+    with pytest.raises(LockError, match=r"not a wheel file name: numpy-2\.4\.6\.whl"):
+        wheel_fits_image("numpy-2.4.6.whl")
+
+
+def test_wheel_version_matches_the_lock_after_normalisation(tmp_path: Path) -> None:
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    name = "Foo_Bar-1.0-py3-none-any.whl"
+    lock = _lock(tmp_path / "lock.txt", {"foo.bar==1.0.0": _wheel(folder, name, b"f")})
+    assert [w.filename for w in verify(folder, read_lock(lock), lock)] == [name]

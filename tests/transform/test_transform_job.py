@@ -224,6 +224,25 @@ def test_5xx_are_retried_up_to_retries(container: FakeContainer, tmp_path: Path)
     assert "HTTP 503: warming up (after 2 attempts)" in (failed.error or "")
 
 
+def test_a_retried_chunked_request_sends_the_whole_body_again(container: FakeContainer,
+                                                              tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def flaky(body: bytes, headers: dict[str, str]) -> Reply:
+        calls["n"] += 1
+        return (503, b"warming up") if calls["n"] == 1 else (200, body)
+
+    container.model = flaky
+    content = b"".join(b"%d,%d\n" % (i, i) for i in range(300_000))  # several 1 MiB chunks
+    write(tmp_path / "in/a.csv", content)
+    report = run(container, tmp_path, content_type="text/csv", split_type="Line",
+                 max_payload_mb=0, retries=1)
+    assert report.ok and calls["n"] == 2
+    assert [len(r) for r in container.requests] == [len(content), len(content)]
+    assert all(h.get("transfer-encoding") == "chunked" for h in container.headers)
+    assert (tmp_path / "out/a.csv.out").read_bytes() == content
+
+
 def test_4xx_are_not_retried(container: FakeContainer, tmp_path: Path) -> None:
     container.model = lambda body, headers: (400, b"bad input")
     write(tmp_path / "in/a.csv", "1\n")

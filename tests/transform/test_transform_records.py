@@ -10,6 +10,7 @@ import pytest
 
 from sagepack.errors import TransformError
 from sagepack.transform.records import (
+    CRC32C_IMPLEMENTATION,
     Record,
     crc32c,
     encode_recordio,
@@ -77,6 +78,31 @@ def test_crc32c_check_value_and_tfrecord_mask() -> None:
     assert crc32c(b"") == 0
     crc = crc32c(b"abc")
     assert masked_crc32c(b"abc") == ((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+def _reference_crc32c(data: bytes) -> int:
+    """CRC-32C bit by bit (reflected polynomial 0x82F63B78), the definition itself."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 63, 64, 1000, 4097])
+def test_crc32c_agrees_with_the_definition(size: int) -> None:
+    import random
+
+    data = random.Random(size).randbytes(size)
+    assert crc32c(data) == _reference_crc32c(data)
+
+
+def test_crc32c_runs_the_c_implementation() -> None:
+    import google_crc32c
+
+    # The pure-Python fallback is about 40 times slower on TFRecord input.
+    assert CRC32C_IMPLEMENTATION == google_crc32c.implementation == "c"
 
 
 def test_tfrecord_framing_is_length_crc_data_crc() -> None:

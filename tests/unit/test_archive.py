@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sagepack import archive, config
+from sagepack.config import IGNORE_FILE_NAME
 from sagepack.errors import ArchiveError, UnsafeArchiveError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +94,52 @@ def test_junk_and_ignore_file_are_skipped(iris: config.ModelConfig, tmp_path: Pa
     names = {m.name for m in archive.collect(model.root, model.exclude)}
     assert names == {"code", "code/inference.py", "code/requirements.txt", "labels.json",
                      "model.onnx"}
+
+
+def test_ignore_file_negation_takes_a_path_back_in(tmp_path: Path) -> None:
+    (tmp_path / "a.ckpt").write_text("a")
+    (tmp_path / "best.ckpt").write_text("b")
+    (tmp_path / "model.onnx").write_bytes(b"m")
+    (tmp_path / ".sagepackignore").write_text("*.ckpt\n!best.ckpt\n")
+    names = {m.name for m in archive.collect(tmp_path, config.DEFAULT_EXCLUDES)}
+    assert names == {"best.ckpt", "model.onnx"}
+
+
+def test_exclude_negation_is_overridden_by_a_later_ignore_file_pattern(
+        tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "run.log").write_text("r")
+    (tmp_path / "keep.log").write_text("k")
+    (tmp_path / "drop.log").write_text("d")
+    (tmp_path / ".sagepackignore").write_text("drop.log\n")
+    names = {m.name for m in archive.collect(tmp_path, ("*.log", "!keep.log", "!drop.log"))}
+    assert names == {"logs", "keep.log", ".sagepackignore"}
+
+
+def test_double_star_spans_folders_in_exclude_and_ignore_file(tmp_path: Path) -> None:
+    for rel in ("data/a/b/cache.bin", "data/cache.bin", "other/cache.bin",
+                "data/a/b/keep.bin", "deep/x/y/tmp/t.txt", "tmp/t.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / ".sagepackignore").write_text("**/tmp/\n")
+    files = {m.name for m in archive.collect(tmp_path, ("data/**/cache.bin",
+                                                        IGNORE_FILE_NAME))
+             if m.kind == "file"}
+    assert files == {"other/cache.bin", "data/a/b/keep.bin"}
+
+
+def test_anchored_pattern_star_stays_within_one_folder(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "x.bin").write_text("1")
+    (tmp_path / "sub" / "deeper" / "y.bin").write_text("2")
+    files = {m.name for m in archive.collect(tmp_path, ("sub/*.bin",)) if m.kind == "file"}
+    assert files == {"sub/deeper/y.bin"}
+
+
+def test_invalid_pattern_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / ".sagepackignore").write_text("*.ckpt\n!\n")
+    with pytest.raises(ArchiveError, match=r"\.sagepackignore: invalid pattern '!'"):
+        archive.collect(tmp_path)
 
 
 def test_executable_bit_is_kept_as_0755(tmp_path: Path) -> None:

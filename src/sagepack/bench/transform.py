@@ -6,6 +6,10 @@ SingleRecord sends one request per row, so on a large file it would take hours: 
 runs on a probe of the file's first rows; when the whole file would not finish within
 ``single_record_budget_s`` at the probe's rate, it runs on the larger sample that fits the
 budget and its rate is extrapolated to the whole file (the report says so).
+
+The same report measures splitting on the host, with no container: how fast RecordIO and
+TFRecord files of the same rows (``split_rows_per_record`` rows a record) are read back into
+records, TFRecord's CRC-32C checks included (:func:`bench_splitting`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,15 @@ from rich.table import Table
 from sagepack.errors import TransformError
 from sagepack.progress import console as project_console
 from sagepack.transform import TransformJob, TransformReport, run_transform
+from sagepack.transform.records import (
+    CRC32C_IMPLEMENTATION,
+    encode_recordio,
+    encode_tfrecord,
+    iter_records,
+    open_input,
+)
 
-__all__ = ["bench_transform", "generate_iris_csv"]
+__all__ = ["bench_splitting", "bench_transform", "generate_iris_csv"]
 
 _PROBE_RECORDS = 500
 _POOL_ROWS = 20_000
@@ -71,6 +82,57 @@ def _head(src: Path, dst: Path, rows: int) -> int:
     return count
 
 
+def _framed_file(src: Path, dst: Path, split_type: str, rows_per_record: int) -> int:
+    """Write the rows of ``src`` into ``dst`` as ``split_type`` records; the record count."""
+    encode = encode_recordio if split_type == "RecordIO" else encode_tfrecord
+    lines = src.read_bytes().splitlines(keepends=True)
+    records = 0
+    with dst.open("wb") as fh:
+        for start in range(0, len(lines), rows_per_record):
+            fh.write(encode(b"".join(lines[start:start + rows_per_record])))
+            records += 1
+    return records
+
+
+def bench_splitting(workdir: Path, size_mb: int = 32, *, rows_per_record: int = 64,
+                    repeats: int = 3) -> dict[str, Any]:
+    """Records/s and MB/s of splitting RecordIO and TFRecord files on the host.
+
+    About ``size_mb`` MB of iris rows are framed ``rows_per_record`` rows to a record; each
+    file is split ``repeats`` times and the fastest run counts. Every run must give back
+    every record, or this raises. The files under ``workdir`` are removed afterwards.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    csv = workdir / "split-rows.csv"
+    figures: dict[str, Any] = {"crc32c": CRC32C_IMPLEMENTATION, "input_mb": size_mb,
+                               "rows_per_record": rows_per_record}
+    try:
+        generate_iris_csv(csv, size_mb)
+        for split_type in ("RecordIO", "TFRecord"):
+            framed = workdir / f"split.{split_type.lower()}"
+            expected = _framed_file(csv, framed, split_type, rows_per_record)
+            best = float("inf")
+            for _ in range(repeats):
+                started = time.perf_counter()
+                with open_input(framed, "None") as content:
+                    count = sum(1 for _ in iter_records(content, split_type, framed))
+                best = min(best, time.perf_counter() - started)
+                if count != expected:
+                    raise TransformError(f"splitting {framed} gave {count:,} records of "
+                                         f"{expected:,}")
+            size = framed.stat().st_size
+            figures[split_type] = {"records": expected, "bytes": size,
+                                   "seconds": round(best, 6),
+                                   "records_per_s": round(expected / best, 1),
+                                   "bytes_per_s": round(size / best, 1)}
+            framed.unlink()
+    finally:
+        csv.unlink(missing_ok=True)
+        for split_type in ("recordio", "tfrecord"):
+            (workdir / f"split.{split_type}").unlink(missing_ok=True)
+    return figures
+
+
 def _run(endpoint: str, src: Path, out: Path, strategy: str, max_concurrent: int | None,
          progress: bool) -> TransformReport:
     shutil.rmtree(out, ignore_errors=True)
@@ -97,8 +159,10 @@ def _figures(report: TransformReport) -> dict[str, Any]:
 
 def bench_transform(endpoint: str, workdir: Path, out: Path, size_mb: int = 200, *,
                     max_concurrent: int | None = None, single_record_budget_s: float = 60.0,
-                    progress: bool = True, console: Console | None = None) -> dict[str, Any]:
-    """Measure records/s of MultiRecord (6 MB) and SingleRecord; write JSON to ``out``.
+                    progress: bool = True, console: Console | None = None,
+                    split_size_mb: int = 32) -> dict[str, Any]:
+    """Measure records/s of MultiRecord (6 MB) and SingleRecord, and splitting RecordIO and
+    TFRecord on the host (``split_size_mb``); write JSON to ``out``.
 
     ``max_concurrent`` (``None``: the container's ``/execution-parameters`` or 1) applies
     to both runs. Generated data and outputs under ``workdir`` are removed afterwards.
@@ -131,6 +195,7 @@ def bench_transform(endpoint: str, workdir: Path, out: Path, size_mb: int = 200,
                 single = _run(endpoint, sample, workdir / "out-single", "SingleRecord",
                               concurrency, progress)
         sampled = single.records < total_rows
+        splitting = bench_splitting(workdir, split_size_mb)
     finally:
         for name in ("iris.csv", "single", "out-multi", "out-single"):
             target = workdir / name
@@ -157,6 +222,7 @@ def bench_transform(endpoint: str, workdir: Path, out: Path, size_mb: int = 200,
         "single_record": single_figures,
         "speedup_multi_over_single": round(multi.records_per_s / single.records_per_s, 2)
         if single.records_per_s else None,
+        "splitting": splitting,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
@@ -179,3 +245,18 @@ def _print_table(console: Console, result: dict[str, Any]) -> None:
     console.print(f"SingleRecord: {result['single_record']['note']}", highlight=False)
     console.print(f"MultiRecord is {result['speedup_multi_over_single']}x SingleRecord "
                   "in records/s", highlight=False)
+    print_splitting(console, result["splitting"])
+
+
+def print_splitting(console: Console, figures: dict[str, Any]) -> None:
+    """The table of :func:`bench_splitting`'s figures."""
+    table = Table(title=f"splitting on the host, {figures['input_mb']} MB of rows, "
+                        f"{figures['rows_per_record']} rows a record, CRC-32C: "
+                        f"{figures['crc32c']}")
+    for col in ("SplitType", "records", "seconds", "records/s", "MB/s"):
+        table.add_column(col, justify="left" if col == "SplitType" else "right", no_wrap=True)
+    for split_type in ("RecordIO", "TFRecord"):
+        f = figures[split_type]
+        table.add_row(split_type, f"{f['records']:,}", f"{f['seconds']:.3f}",
+                      f"{f['records_per_s']:,.0f}", f"{f['bytes_per_s'] / 1e6:,.1f}")
+    console.print(table)

@@ -36,7 +36,7 @@ from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.engine import Display, run_build
 from sagepack.images.environment import BuildEnvironment
-from sagepack.images.lock import SERVING_IN, lock_sha256, normalise, read_lock
+from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report, write_report
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.wheelhouse import ensure_wheelhouse
@@ -108,15 +108,9 @@ def check_lock_covers(variant: Variant, serving_in: Path) -> None:
     """Every project named in the ``.in`` files is in the lock, or the lock is stale."""
     locked = {r.key for r in read_lock(variant.requirements)}
     for source in (serving_in, variant.requirements_in):
-        for raw in source.read_text(encoding="utf-8").splitlines():
-            line = raw.split("#", 1)[0].strip()
-            if not line or line.startswith("-"):
-                continue
-            name = normalise(line.split("[")[0].split(";")[0].strip()
-                             .split("=")[0].split("<")[0].split(">")[0].split("~")[0]
-                             .split("!")[0].strip())
-            if name not in locked:
-                raise LockError(f"{variant.requirements} is stale: {name} (from {source}) "
+        for line in read_requirements(source):
+            if line.key not in locked:
+                raise LockError(f"{variant.requirements} is stale: {line.key} (from {source}) "
                                 "is not in it; run `invoke lock`")
 
 

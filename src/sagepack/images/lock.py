@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import LockError
 from sagepack.files import atomic_path
@@ -26,8 +29,10 @@ UV_PLATFORM = "x86_64-manylinux_2_28"
 SERVING_IN = Path("containers/requirements/serving.in")
 LOCK_COMMAND = "invoke lock"
 
-_REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
+# pip's requirements-file syntax (not a PEP): options such as --hash follow the requirement.
+_OPTIONS = re.compile(r"\s--[A-Za-z]")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+_COMMENT = re.compile(r"(^|\s)#.*")
 
 
 @dataclass(frozen=True)
@@ -39,13 +44,22 @@ class LockedRequirement:
     hashes: frozenset[str]
 
     @property
-    def key(self) -> str:
-        return normalise(self.name)
+    def key(self) -> NormalizedName:
+        return canonicalize_name(self.name)
 
 
-def normalise(name: str) -> str:
-    """PEP 503 normalised project name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+@dataclass(frozen=True)
+class RequirementLine:
+    """One requirement of a requirements file: where it is, what it says, its options."""
+
+    file: Path
+    number: int
+    requirement: Requirement
+    options: str
+
+    @property
+    def key(self) -> NormalizedName:
+        return canonicalize_name(self.requirement.name)
 
 
 def project_root_of(model: ModelConfig) -> Path:
@@ -104,21 +118,38 @@ def lock(model: ModelConfig, variant: Variant | str, *,
     return dest
 
 
+def read_requirements(path: Path) -> list[RequirementLine]:
+    """The requirements of a pip requirements file (``.in`` or lock), one per logical line
+    (continuations joined, comments and option-only lines such as ``-r`` skipped)."""
+    found: list[RequirementLine] = []
+    for number, line in _logical_lines(path.read_text(encoding="utf-8").splitlines()):
+        options = _OPTIONS.search(line)
+        text = line[:options.start()].strip() if options else line
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            raise LockError(f"{path}:{number}: not a requirement: {text!r} ({exc})") from None
+        found.append(RequirementLine(path, number, requirement,
+                                     line[options.start():] if options else ""))
+    return found
+
+
 def read_lock(path: Path) -> list[LockedRequirement]:
     """Parse a hashed lock; every requirement must be pinned with ``==`` and hashed."""
     if not path.is_file():
         raise LockError(f"lock file not found: {path} (run `{LOCK_COMMAND}`)")
     requirements: list[LockedRequirement] = []
-    logical = _logical_lines(path.read_text(encoding="utf-8").splitlines())
-    for number, line in logical:
-        match = _REQ.match(line)
-        if match is None:
-            raise LockError(f"{path}:{number}: expected 'name==version --hash=...', "
-                            f"got {line.split()[0]!r}")
-        hashes = frozenset(_HASH.findall(line))
+    for line in read_requirements(path):
+        specs = list(line.requirement.specifier)
+        if (len(specs) != 1 or specs[0].operator != "==" or specs[0].version.endswith("*")
+                or line.requirement.url):
+            raise LockError(f"{path}:{line.number}: expected 'name==version --hash=...', "
+                            f"got {str(line.requirement)!r}")
+        hashes = frozenset(_HASH.findall(line.options))
         if not hashes:
-            raise LockError(f"{path}:{number}: {match.group(1)} has no --hash")
-        requirements.append(LockedRequirement(match.group(1), match.group(3), hashes))
+            raise LockError(f"{path}:{line.number}: {line.requirement.name} has no --hash")
+        requirements.append(LockedRequirement(line.requirement.name, specs[0].version,
+                                              hashes))
     return requirements
 
 
@@ -127,8 +158,7 @@ def _logical_lines(lines: Sequence[str]) -> list[tuple[int, str]]:
     current = ""
     start = 0
     for number, raw in enumerate(lines, 1):
-        text = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
-        text = text.strip()
+        text = _COMMENT.sub("", raw).strip()
         if not current:
             start = number
         if text.endswith("\\"):

@@ -16,9 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging import tags
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
 from sagepack.errors import LockError
 from sagepack.files import file_sha256, write_json
-from sagepack.images.lock import LockedRequirement, lock_sha256, normalise, read_lock
+from sagepack.images.lock import LockedRequirement, lock_sha256, read_lock
 
 PYTHON_VERSION = "3.11"
 # The image's glibc (bookworm: 2.36) runs any manylinux_2_x wheel with x <= 36; the lock
@@ -28,8 +33,11 @@ PLATFORMS = (
     *(f"manylinux_2_{minor}_x86_64" for minor in range(MAX_GLIBC_MINOR, 4, -1)),
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
 )
-PYTHON_TAGS = ("cp311", "py3", "py311", "py2.py3", "cp310", "cp39", "cp38", "cp37",
-               "cp36", "cp32")
+# Every wheel tag the image's interpreter accepts, as pip on the image would compute them.
+IMAGE_TAGS = frozenset((
+    *tags.cpython_tags(python_version=(3, 11), abis=["cp311"], platforms=PLATFORMS),
+    *tags.compatible_tags(python_version=(3, 11), interpreter="cp311", platforms=PLATFORMS),
+))
 MANIFEST = "manifest.json"
 CHUNK = 4 * 1024 * 1024
 
@@ -64,28 +72,25 @@ class Wheelhouse:
         return sum(w.size for w in self.wheels)
 
 
-def parse_wheel_name(filename: str) -> tuple[str, str, list[str], list[str], list[str]]:
-    """(name, version, python tags, abi tags, platform tags) of a wheel file name."""
-    stem = filename[:-len(".whl")] if filename.endswith(".whl") else filename
-    parts = stem.split("-")
-    if len(parts) not in (5, 6):
-        raise LockError(f"not a wheel file name: {filename}")
-    name, version = parts[0], parts[1]
-    python, abi, platform = parts[-3], parts[-2], parts[-1]
-    return name, version, python.split("."), abi.split("."), platform.split(".")
+def parse_wheel_name(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
+    """(normalised name, version, tags) of a wheel file name."""
+    try:
+        name, version, _, wheel_tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        raise LockError(f"not a wheel file name: {filename} ({exc})") from None
+    return name, version, wheel_tags
 
 
 def wheel_fits_image(filename: str) -> bool:
     """Whether a wheel installs on the image: CPython 3.11, manylinux x86_64 (or pure)."""
-    _, _, pythons, abis, platforms = parse_wheel_name(filename)
-    py_ok = any(p in PYTHON_TAGS for p in pythons)
-    abi_ok = any(a in ("cp311", "abi3", "none") for a in abis)
-    plat_ok = any(p == "any" or p in PLATFORMS for p in platforms)
-    return py_ok and abi_ok and plat_ok
+    return not parse_wheel_name(filename)[2].isdisjoint(IMAGE_TAGS)
 
 
-def _same_version(a: str, b: str) -> bool:
-    return a.replace("_", "-").lower() == b.replace("_", "-").lower()
+def _same_version(a: Version, b: str) -> bool:
+    try:
+        return a == Version(b)
+    except InvalidVersion:
+        return False
 
 
 def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
@@ -94,8 +99,7 @@ def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
     the package that does not match."""
     by_key: dict[str, list[Path]] = {}
     for path in sorted(folder.glob("*.whl")):
-        name = parse_wheel_name(path.name)[0]
-        by_key.setdefault(normalise(name), []).append(path)
+        by_key.setdefault(parse_wheel_name(path.name)[0], []).append(path)
     wanted = {r.key for r in requirements}
     extra = sorted(set(by_key) - wanted)
     if extra:

@@ -114,6 +114,18 @@ class Invoker:
 
     def invoke(self, body: bytes) -> bytes:
         """The response body of a 2xx answer; raises :class:`InvocationFailed` otherwise."""
+        # Retries are this loop, not urllib3's Retry on the adapter, for two reasons:
+        # - MaxPayloadInMB=0 sends the body chunked from a generator, and urllib3 cannot
+        #   rewind one: a retry goes out with an empty body and its 200 answer would be
+        #   written as the record's result (checked: the server saw 2000 bytes, then 0).
+        #   Each attempt here makes a fresh generator.
+        # - The failure must carry the last answer's status and message and the number of
+        #   attempts ("HTTP 503: warming up (after 2 attempts)"). urllib3 turns exhausted
+        #   retries into a RetryError without the response, or (raise_on_status=False)
+        #   leaves the count in response.raw.retries.history, and reports a read timeout
+        #   after retries as a ConnectionError.
+        # The policy itself is SageMaker's: a fixed number of retries per request, on no
+        # answer, timeouts, 429 and 5xx; never on another 4xx.
         attempts = 0
         while True:
             attempts += 1

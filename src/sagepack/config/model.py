@@ -1,0 +1,222 @@
+"""One model: ``artifacts/<name>/sagepack.toml`` -> :class:`ModelConfig` (name, version,
+handler, variants, content and instance types, samples, validation transform, packaging
+rules)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
+from sagepack.errors import ConfigError, ConfigProblem
+from sagepack.problems import Reader
+
+MODEL_CONFIG_NAME = "sagepack.toml"
+IGNORE_FILE_NAME = ".sagepackignore"
+DEFAULT_EXCLUDES = (MODEL_CONFIG_NAME, IGNORE_FILE_NAME, "samples/", "requirements/")
+SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
+STRATEGIES = ("SingleRecord", "MultiRecord")
+ARTIFACT_MODES = ("dynamic", "baked")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One image flavour of a model (``cpu``, ``cuda``)."""
+
+    name: str
+    requirements_in: Path
+    requirements: Path
+    base_image: str
+    gpu: bool
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_image_size_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A request body with its content type, Accept and expected response."""
+
+    name: str
+    body: Path
+    content_type: str
+    accept: str
+    expected: Path
+
+
+@dataclass(frozen=True)
+class ValidationTransform:
+    """The batch transform Marketplace validation runs on the package."""
+
+    input: Path
+    expected: Path
+    content_type: str
+    accept: str
+    split_type: str = "Line"
+    strategy: str = "MultiRecord"
+    max_payload_mb: int = 6
+    assemble_with: str = "Line"
+    instance_type: str = "ml.m5.large"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model folder ``artifacts/<name>/`` and its ``sagepack.toml``."""
+
+    name: str
+    version: str
+    root: Path
+    config_file: Path
+    handler: str
+    artifact_mode: str
+    variants: Mapping[str, Variant]
+    content_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    realtime_instance_types: tuple[str, ...]
+    transform_instance_types: tuple[str, ...]
+    samples: tuple[Sample, ...]
+    validation: ValidationTransform | None
+    exclude: tuple[str, ...]
+    description: str = ""
+    model_package_group: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def variant(self, name: str) -> Variant:
+        try:
+            return self.variants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.variants)) or "none"
+            raise ConfigError([ConfigProblem(self.config_file, f"variants.{name}",
+                                             f"no such variant (configured: {known})")]) from None
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def _load_variant(name: str, t: Reader, model_root: Path,
+                  project: ProjectConfig) -> Variant | None:
+    req_in = t.path("requirements_in", model_root, required=True)
+    req = t.path("requirements", model_root, required=True, must_exist=False)
+    base = t.get("base_image", str, None)
+    gpu = t.get("gpu", bool, name == "cuda")
+    env = t.string_map("env")
+    max_size = t.get("max_image_size_mb", int, None)
+    t.finish()
+    if req_in is None or req is None:
+        return None
+    default_base = project.base_images.get(name, project.base_images.get("cpu",
+                                                                          DEFAULT_BASE_IMAGE))
+    return Variant(name=name, requirements_in=req_in, requirements=req,
+                   base_image=base or default_base, gpu=bool(gpu), env=env,
+                   max_image_size_mb=max_size)
+
+
+def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
+    name = t.get("name", str, f"sample{index}")
+    body = t.path("body", model_root)
+    content_type = t.get("content_type", str, None, required=True)
+    accept = t.get("accept", str, None, required=True)
+    expected = t.path("expected", model_root)
+    t.finish()
+    if body is None or expected is None or content_type is None or accept is None:
+        return None
+    return Sample(name=name or f"sample{index}", body=body, content_type=content_type,
+                  accept=accept, expected=expected)
+
+
+def _load_validation(t: Reader, model_root: Path) -> ValidationTransform | None:
+    inp = t.path("input", model_root)
+    expected = t.path("expected", model_root)
+    content_type = t.get("content_type", str, None, required=True)
+    accept = t.get("accept", str, None, required=True)
+    split = t.choice("split_type", SPLIT_TYPES, "Line")
+    strategy = t.choice("strategy", STRATEGIES, "MultiRecord")
+    payload = t.get("max_payload_mb", int, 6) or 6
+    if not 0 <= payload <= 100:
+        t.problem("max_payload_mb", f"expected 0 to 100, got {payload}")
+    assemble = t.choice("assemble_with", ("None", "Line"), "Line")
+    instance = t.get("instance_type", str, "ml.m5.large") or "ml.m5.large"
+    t.finish()
+    if inp is None or expected is None or content_type is None or accept is None:
+        return None
+    return ValidationTransform(input=inp, expected=expected, content_type=content_type,
+                               accept=accept, split_type=split, strategy=strategy,
+                               max_payload_mb=payload, assemble_with=assemble,
+                               instance_type=instance)
+
+
+def load_model(model_root: Path, project: ProjectConfig,
+               problems: list[ConfigProblem]) -> ModelConfig | None:
+    """Read ``<model_root>/sagepack.toml``; problems are appended, never raised."""
+    file = model_root / MODEL_CONFIG_NAME
+    data = read_toml(file, problems)
+    if data is None:
+        return None
+    before = len(problems)
+    t = Reader(data, file, "", problems)
+    name = t.get("name", str, None, required=True)
+    if name is not None and not _NAME.match(name):
+        t.problem("name", "expected lower-case letters, digits, '.', '_' or '-' "
+                          f"(an ECR-safe name), got {name!r}")
+    version = t.get("version", str, None, required=True)
+    if version is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$", version):
+        t.problem("version", f"expected a tag-safe version such as 1.2.0, got {version!r}")
+    description = t.get("description", str, "") or ""
+    handler = t.get("handler", str, "code/inference.py") or "code/inference.py"
+    if not (model_root / handler).is_file():
+        t.problem("handler", f"path does not exist: {model_root / handler}")
+    mode = t.choice("artifact_mode", ARTIFACT_MODES, "dynamic")
+    content_types = t.strings("content_types", required=True)
+    response_types = t.strings("response_types", required=True)
+    realtime = t.strings("realtime_instance_types", ("ml.m5.large",))
+    transform = t.strings("transform_instance_types", ("ml.m5.large",))
+    exclude = t.strings("exclude", ())
+    package_group = t.get("model_package_group", str, None)
+    env = t.string_map("env")
+
+    variants: dict[str, Variant] = {}
+    vt = t.table("variants")
+    if vt is None:
+        t.problem("variants", "required table is missing (at least [variants.cpu])")
+    else:
+        for vname in sorted(vt.data):
+            vt.seen.add(vname)
+            sub = vt.table(vname)
+            if sub is None:
+                continue
+            variant = _load_variant(vname, sub, model_root, project)
+            if variant is not None:
+                variants[vname] = variant
+
+    samples: list[Sample] = []
+    raw_samples = t.get("samples", list, [], label="array of tables [[samples]]") or []
+    for i, raw in enumerate(raw_samples):
+        if not isinstance(raw, dict):
+            problems.append(ConfigProblem(file, f"samples[{i}]", "expected a table"))
+            continue
+        sample = _load_sample(Reader(raw, file, f"samples[{i}].", problems), model_root, i)
+        if sample is not None:
+            samples.append(sample)
+
+    validation = None
+    val_t = t.table("validation")
+    if val_t is not None:
+        validation = _load_validation(val_t, model_root)
+    t.finish()
+
+    if len(problems) > before or name is None or version is None:
+        return None
+    if name != model_root.name:
+        problems.append(ConfigProblem(file, "name", f"expected the folder's name "
+                                                    f"{model_root.name!r}, got {name!r}"))
+        return None
+    return ModelConfig(
+        name=name, version=version, root=model_root.resolve(), config_file=file,
+        handler=handler, artifact_mode=mode, variants=variants,
+        content_types=content_types, response_types=response_types,
+        realtime_instance_types=realtime, transform_instance_types=transform,
+        samples=tuple(samples), validation=validation,
+        exclude=DEFAULT_EXCLUDES + exclude, description=description,
+        model_package_group=package_group, env=env,
+    )
