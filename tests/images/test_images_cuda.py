@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from sagepack.config import Settings
 from sagepack.cuda import DEFAULT_TARGET, INFERENCE_AMIS, TRANSFORM_AMIS, CudaTarget, parse_target
 from sagepack.errors import CudaTargetError
 from sagepack.images.cuda import (
     CHECK_NAME,
     RUNTIME_LABEL,
+    CudaRuntime,
     ImageCuda,
     check_cuda_runtime,
     check_lock,
@@ -22,6 +26,7 @@ from sagepack.images.cuda import (
     read_image_cuda,
     refuse_mixed_majors,
 )
+from sagepack.images.lock import lock, read_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_LOCK = ROOT / "artifacts/iris/requirements/cuda.txt"
@@ -48,6 +53,11 @@ def _write_lock(path: Path, pins: list[tuple[str, str]]) -> Path:
              for i, (name, version) in enumerate(pins)]
     path.write_text("# locked by invoke lock\n" + "".join(lines), encoding="utf-8")
     return path
+
+
+def _check(path: Path, target: CudaTarget) -> CudaRuntime:
+    """What the lock and build hooks run: the lock's pins against the variant's target."""
+    return check_lock(((r.name, r.version) for r in read_lock(path)), target, str(path))
 
 
 def _target(**values: object) -> CudaTarget:
@@ -97,7 +107,7 @@ def test_a_lock_mixing_cuda_majors_is_refused_naming_the_packages() -> None:
 
 
 def test_the_example_lock_ships_cuda_12_that_the_default_amis_run() -> None:
-    runtime = check_lock(EXAMPLE_LOCK, DEFAULT_TARGET)
+    runtime = _check(EXAMPLE_LOCK, DEFAULT_TARGET)
     assert runtime.major == 12
     assert runtime.needs.branch == 525
     assert all(runtime.needs.branch <= ami.driver for ami in DEFAULT_TARGET.amis)
@@ -110,7 +120,7 @@ def test_a_cuda_12_variant_whose_requirements_pull_cuda_13_is_refused_at_lock(
     lock = _write_lock(tmp_path / "cuda.txt", CUDA13_PINS)
     target = _target(cuda="12", inference_ami="al2-ami-sagemaker-inference-gpu-3-1")
     with pytest.raises(CudaTargetError) as caught:
-        check_lock(lock, target)
+        _check(lock, target)
     problems = caught.value.problems
     assert problems[0].startswith("the variant targets CUDA 12 but "
                                   "nvidia-cuda-runtime==13.5.37 is CUDA 13.5")
@@ -122,14 +132,14 @@ def test_a_cuda_12_variant_whose_requirements_pull_cuda_13_is_refused_at_lock(
 def test_a_declared_minor_must_be_the_runtime_minor(tmp_path: Path) -> None:
     lock = _write_lock(tmp_path / "cuda.txt", CUDA12_PINS)
     with pytest.raises(CudaTargetError, match=r"targets CUDA 12\.4 but .* is CUDA 12\.9"):
-        check_lock(lock, _target(cuda="12.4"))
-    assert check_lock(lock, _target(cuda="12.9")).label == "12.9"
+        _check(lock, _target(cuda="12.4"))
+    assert _check(lock, _target(cuda="12.9")).label == "12.9"
 
 
 def test_a_gpu_lock_without_a_cuda_runtime_is_refused(tmp_path: Path) -> None:
     lock = _write_lock(tmp_path / "cuda.txt", [("onnxruntime-gpu", "1.26.0")])
     with pytest.raises(CudaTargetError, match="no CUDA runtime"):
-        check_lock(lock, DEFAULT_TARGET)
+        _check(lock, DEFAULT_TARGET)
 
 
 def test_labels_carry_the_runtime_min_driver_and_targets() -> None:
@@ -177,7 +187,7 @@ def test_the_example_cuda_image_ships_cuda_12_and_passes(
         found = read_image_cuda(client, image)
         assert found.runtime is not None and found.runtime.major == 12
         assert found.libcudart == ("libcudart.so.12",)
-        assert found.runtime.version == check_lock(EXAMPLE_LOCK, DEFAULT_TARGET).version
+        assert found.runtime.version == _check(EXAMPLE_LOCK, DEFAULT_TARGET).version
         result = check_cuda_runtime(client, image, DEFAULT_TARGET)
         assert result.name == CHECK_NAME and result.passed, result.detail
         assert "needs driver >= 525.60.13" in result.detail
@@ -196,3 +206,34 @@ def test_the_example_cuda_image_ships_cuda_12_and_passes(
     finally:
         client.close()
 
+
+
+# --- with the real resolver --------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("framework", "refused"), [
+    ("onnxruntime-gpu[cuda,cudnn]==1.31.1", True),
+    ("onnxruntime-gpu[cuda,cudnn]==1.26.*", False),
+])
+def test_what_the_resolver_locks_for_a_cuda_12_variant(project: Settings, framework: str,
+                                                       refused: bool) -> None:
+    """A variant declaring CUDA 12 whose requirements pull CUDA 13 wheels is refused with
+    the sentence a user acts on; the example's pin gets CUDA 12 and passes."""
+    model = project.models["tiny"]
+    folder = project.project.root / "artifacts/tiny/requirements"
+    (folder / "cuda.in").write_text(f"{framework}\n", encoding="utf-8")
+    variant = replace(model.variant("cpu"), name="cuda", gpu=True,
+                      requirements_in=folder / "cuda.in", requirements=folder / "cuda.txt")
+    path = lock(model, variant)
+    target = _target(cuda="12", inference_ami="al2-ami-sagemaker-inference-gpu-3-1")
+    if not refused:
+        assert _check(path, target).major == 12
+        return
+    with pytest.raises(CudaTargetError) as caught:
+        _check(path, target)
+    # The runtime's minor is whatever 13.x the index serves today (13.5 on 2026-12-02).
+    sentence = re.compile(r"CUDA 13\.\d+ runtime needs driver >= 580; "
+                          r"al2-ami-sagemaker-inference-gpu-3-1 has 550: target CUDA 12, "
+                          r"or choose an AMI with a newer driver")
+    assert any(sentence.match(p) for p in caught.value.problems), caught.value

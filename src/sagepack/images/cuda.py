@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
 from docker.errors import APIError, ImageNotFound
@@ -29,7 +28,6 @@ from packaging.version import InvalidVersion, Version
 from sagepack.cuda import CudaTarget, DriverRequirement, driver_problems, requirement
 from sagepack.errors import CudaTargetError, ImageError
 from sagepack.images.checks import CheckResult, run_in_image
-from sagepack.images.lock import read_lock
 
 CHECK_NAME = "cuda-driver"
 LABEL_PREFIX = "sagepack.cuda."
@@ -153,12 +151,14 @@ def evaluate(wheels: CudaWheels, target: CudaTarget) -> list[str]:
     return problems + target_problems(wheels.runtime, target)
 
 
-def check_lock(path: Path, target: CudaTarget) -> CudaRuntime:
-    """The runtime a GPU variant's lock pins; :class:`CudaTargetError` when it does not fit."""
-    wheels = cuda_wheels((r.name, r.version) for r in read_lock(path))
+def check_lock(pins: Iterable[tuple[str, str]], target: CudaTarget,
+               source: str) -> CudaRuntime:
+    """The runtime a GPU variant's lock pins (``(name, version)`` pairs read from
+    ``source``); :class:`CudaTargetError` with every problem when it does not fit."""
+    wheels = cuda_wheels(pins)
     problems = evaluate(wheels, target)
     if problems or wheels.runtime is None:
-        raise CudaTargetError(str(path), problems)
+        raise CudaTargetError(source, problems)
     return wheels.runtime
 
 
