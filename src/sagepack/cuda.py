@@ -89,16 +89,17 @@ class DriverRequirement:
     """NVIDIA's minimum driver for one CUDA major."""
 
     major: int
-    minimum: tuple[int, ...]
+    minimum: str
     minor_version_compatible: bool
 
     @property
     def branch(self) -> int:
-        return self.minimum[0]
+        """The driver branch (``525`` for 525.60.13): SageMaker's AMIs name branches only."""
+        return int(self.minimum.split(".")[0])
 
     @property
     def shown(self) -> str:
-        return ".".join(str(part) for part in self.minimum)
+        return self.minimum
 
 
 # NVIDIA, "CUDA Compatibility", Minor Version Compatibility, table 1 (CUDA Toolkit 11.x,
@@ -109,9 +110,9 @@ class DriverRequirement:
 # NVRTC-built kernels) and features new in a later minor need the driver released with that
 # toolkit (CUDA Toolkit release notes, "CUDA Toolkit and Corresponding Driver Versions").
 DRIVER_REQUIREMENTS: Mapping[int, DriverRequirement] = {req.major: req for req in (
-    DriverRequirement(11, (450, 80, 2), True),
-    DriverRequirement(12, (525, 60, 13), True),
-    DriverRequirement(13, (580,), True),
+    DriverRequirement(11, "450.80.02", True),
+    DriverRequirement(12, "525.60.13", True),
+    DriverRequirement(13, "580", True),
 )}
 
 
