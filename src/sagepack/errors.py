@@ -73,6 +73,16 @@ class LockError(ImageError):
     """A lock file and its wheelhouse disagree, or a wheel is missing for the platform."""
 
 
+class CudaTargetError(ImageError):
+    """A GPU variant's CUDA libraries cannot run on the hosts it targets, or its lock mixes
+    CUDA majors; ``source`` names the lock or image, ``problems`` holds every sentence."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
 class BuildFailed(ImageError):
     """The engine reported an error while building an image."""
 
