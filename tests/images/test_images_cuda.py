@@ -223,17 +223,21 @@ def test_what_the_resolver_locks_for_a_cuda_12_variant(project: Settings, framew
     model = project.models["tiny"]
     folder = project.project.root / "artifacts/tiny/requirements"
     (folder / "cuda.in").write_text(f"{framework}\n", encoding="utf-8")
-    variant = replace(model.variant("cpu"), name="cuda", gpu=True,
-                      requirements_in=folder / "cuda.in", requirements=folder / "cuda.txt")
-    path = lock(model, variant)
     target = _target(cuda="12", inference_ami="al2-ami-sagemaker-inference-gpu-3-1")
+    variant = replace(model.variant("cpu"), name="cuda", gpu=True, cuda=target,
+                      requirements_in=folder / "cuda.in", requirements=folder / "cuda.txt")
+    previous = "# the lock before this run\n"
+    (folder / "cuda.txt").write_text(previous, encoding="utf-8")
     if not refused:
+        path = lock(model, variant, upgrade=True)
         assert _check(path, target).major == 12
         return
     with pytest.raises(CudaTargetError) as caught:
-        _check(path, target)
+        lock(model, variant, upgrade=True)
     # The runtime's minor is whatever 13.x the index serves today (13.5 on 2026-12-02).
     sentence = re.compile(r"CUDA 13\.\d+ runtime needs driver >= 580; "
                           r"al2-ami-sagemaker-inference-gpu-3-1 has 550: target CUDA 12, "
                           r"or choose an AMI with a newer driver")
     assert any(sentence.match(p) for p in caught.value.problems), caught.value
+    # A refused lock leaves the previous one in place.
+    assert (folder / "cuda.txt").read_text(encoding="utf-8") == previous

@@ -137,3 +137,20 @@ def test_folder_and_name_must_agree(tmp_path: Path) -> None:
     root = make_project(tmp_path, GOOD.replace('name = "m1"', 'name = "other"'))
     with pytest.raises(ConfigError, match="expected the folder's name 'm1'"):
         config.load(root, env={})
+
+
+def test_a_gpu_variant_reads_its_cuda_target_and_a_cpu_variant_refuses_one(
+        tmp_path: Path) -> None:
+    iris = config.load(ROOT, env={}).models["iris"]
+    target = iris.variants["cuda"].cuda
+    assert target is not None and target.cuda == "12"
+    assert target.inference_ami.name == "al2-ami-sagemaker-inference-gpu-2"
+    assert iris.variants["cpu"].cuda is None
+    bad = GOOD + 'cuda = "12"\n[variants.gpu]\nrequirements_in = "requirements/cpu.in"\n' \
+        'requirements = "requirements/gpu.txt"\ngpu = true\ncuda = "13"\n' \
+        'inference_ami = "al2-ami-sagemaker-inference-gpu-3-1"\n'
+    with pytest.raises(ConfigError) as caught:
+        config.load(make_project(tmp_path, bad), env={})
+    text = str(caught.value)
+    assert "variants.cpu.cuda" in text and "only GPU variants" in text
+    assert "variants.gpu.inference_ami" in text and "needs driver >= 580" in text

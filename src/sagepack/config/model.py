@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
+from sagepack.cuda import TARGET_KEYS, CudaTarget, parse_target
 from sagepack.errors import ConfigError, ConfigProblem
 from sagepack.problems import Reader
 
@@ -32,6 +33,8 @@ class Variant:
     gpu: bool
     env: Mapping[str, str] = field(default_factory=dict)
     max_image_size_mb: int | None = None
+    cuda: CudaTarget | None = None
+    """What a GPU variant's CUDA libraries target (None on CPU variants)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     gpu = t.get("gpu", bool, name == "cuda")
     env = t.string_map("env")
     max_size = t.get("max_image_size_mb", int, None)
+    target = parse_target(t.data, gpu=bool(gpu))
+    t.seen.update(TARGET_KEYS)
+    if isinstance(target, list):
+        for problem in target:
+            t.problem(problem.key, problem.message)
     t.finish()
     if req_in is None or req is None:
         return None
@@ -109,7 +117,8 @@ def _load_variant(name: str, t: Reader, model_root: Path,
                                                                           DEFAULT_BASE_IMAGE))
     return Variant(name=name, requirements_in=req_in, requirements=req,
                    base_image=base or default_base, gpu=bool(gpu), env=env,
-                   max_image_size_mb=max_size)
+                   max_image_size_mb=max_size,
+                   cuda=target if isinstance(target, CudaTarget) else None)
 
 
 def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:

@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import LockError
 from sagepack.files import atomic_path
+from sagepack.images.cuda import check_lock as check_cuda_lock
 
 PYTHON_VERSION = "3.11"
 UV_PLATFORM = "x86_64-manylinux_2_28"
@@ -115,6 +116,9 @@ def lock(model: ModelConfig, variant: Variant | str, *,
         if proc.returncode != 0:
             raise LockError(f"locking {_relative(var.requirements_in, root)} failed:\n"
                             f"{(proc.stderr or proc.stdout).strip()}")
+        if var.cuda is not None:  # a refused lock leaves the old file in place
+            check_cuda_lock(((r.name, r.version) for r in read_lock(tmp)), var.cuda,
+                            _relative(dest, root))
     return dest
 
 
