@@ -124,10 +124,11 @@ def write_script(path: Path, body: bytes) -> Path:
 
 def run(wrk: str, url: str, script: Path, *, threads: int, connections: int,
         duration_s: float, timeout_s: float, what: str) -> WrkRun:
-    """Load ``url`` with wrk for ``duration_s``; a request slower than ``timeout_s`` is a
-    timeout (and makes the run invalid)."""
+    """Load ``url`` with wrk for ``duration_s`` (whole seconds, at least 1, as wrk takes);
+    a request slower than ``timeout_s`` (whole seconds too) is a timeout and makes the run
+    invalid."""
     completed = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s",
-         "--timeout", f"{timeout_s:g}s", "-s", str(script), url],
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
+         "--timeout", f"{max(1, round(timeout_s))}s", "-s", str(script), url],
         capture_output=True, text=True, check=False, timeout=duration_s + timeout_s + 60)
     return parse(completed.stdout, completed.stderr, completed.returncode, what=what)
