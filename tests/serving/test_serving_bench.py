@@ -36,7 +36,7 @@ def test_short_run_reports_every_server(tmp_path: Path) -> None:
     for module in ("flask", "starlette", "gunicorn"):
         pytest.importorskip(module)
     out = tmp_path / "serve.json"
-    result = bench_serve(IRIS, out, duration_s=1, connections=8, workers=2)
+    result = bench_serve(IRIS, out, duration_s=1, connections=8, workers=2, rounds=1)
     assert json.loads(out.read_text()) == result
     assert list(result["servers"]) == ["sagepack", "uvicorn_starlette", "gunicorn_flask",
                                        "flask_dev"]

@@ -99,6 +99,12 @@ class BusyPings:
         }
 
 
+def machine_busy_pct(interval_s: float = 1.0) -> float:
+    """How busy every CPU was over the next ``interval_s`` (percent), measured while no
+    benchmarked server runs: the load others put on the machine."""
+    return float(psutil.cpu_percent(interval=interval_s))
+
+
 class ProcessTree:
     """A server's process and its descendants, as they are when asked."""
 

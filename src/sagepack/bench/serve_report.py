@@ -14,6 +14,7 @@ from sagepack.progress import say, table
 
 GOALS = {"rps_ratio_min": 1.5, "rps_ratio_vs_flask_dev_min": 10.0, "p99_ms_max": 15.0,
          "cold_start_ms_max": 500.0, "busy_ping_ms_max": 50.0}
+BUSY_PCT_MAX = 20.0  # CPU use by others, before a run, above which figures are suspect
 
 
 def _goal(target: str, ours: Any, theirs: Any, ratio: float | None,
@@ -97,7 +98,7 @@ def print_report(result: dict[str, Any]) -> None:
            for n in names)),
         ("/ping failures (at 2 s)", *(str(servers[n]["busy_ping_failures"]) for n in names)),
         ("wrk problems", *("; ".join(servers[n]["problems"]) or "none" for n in names)),
-        ("load average before", *(str(servers[n]["load_before"][0]) for n in names)),
+        ("CPU busy before (%)", *(str(servers[n]["cpu_busy_before_pct"]) for n in names)),
     ]
     wrk = result["wrk"]
     table(f"serving {Path(result['model_dir']).name}: wrk -t{wrk['threads']} "
@@ -108,6 +109,10 @@ def print_report(result: dict[str, Any]) -> None:
           [(name, str(g["sagepack"]), "" if g["baseline"] is None else str(g["baseline"]),
             "" if g["ratio"] is None else f"{g['ratio']}x", g["target"], g["status"].upper())
            for name, g in result["goals"].items()])
+    busy = max(figures["cpu_busy_before_pct"] for figures in servers.values())
+    if busy > BUSY_PCT_MAX:
+        say(f"the machine was busy (up to {busy:.0f}% CPU in use before a run): the figures "
+            "understate every server; re-run on an idle machine")
     strongest = result["vs_strongest"]
     if strongest:
         say(f"against the strongest baseline ({LABELS[strongest['baseline']]}): "
