@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 from bench_helpers import answering, silent
 
-from sagepack.bench.probes import BusyPings, ProcessTree
+from sagepack.bench.probes import BusyPings, OthersCpu, ProcessTree
 from sagepack.ports import free_port
 
 
@@ -70,3 +71,29 @@ def test_free_port_is_bindable(host: str) -> None:
     port = free_port(host)
     with socket.socket() as sock:
         sock.bind((host, port))
+
+
+
+SPIN = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass\n"
+
+
+def others_percent_while(spinner_in_tree: bool) -> float:
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        time.sleep(0.3)  # both started
+        others = OthersCpu(ProcessTree(spinner.pid if spinner_in_tree else idle.pid))
+        time.sleep(1.5)
+        return others.percent()
+    finally:
+        for process in (spinner, idle):
+            process.kill()
+            process.wait(10)
+
+
+def test_others_cpu_counts_work_outside_the_server_tree_only() -> None:
+    one_cpu = 100 / (os.cpu_count() or 1)
+    inside = others_percent_while(spinner_in_tree=True)
+    outside = others_percent_while(spinner_in_tree=False)
+    # The spinner is about one CPU: counted when outside the tree, not when inside.
+    assert outside - inside >= one_cpu * 0.5, (inside, outside)

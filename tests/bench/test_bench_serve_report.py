@@ -61,16 +61,16 @@ def test_a_failed_busy_ping_misses_the_ping_goal_even_when_fast() -> None:
 
 
 def test_an_invalid_round_is_reported_even_when_another_round_was_better() -> None:
-    rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 1.0},
-              {**figures(0, 0, valid=False), "cpu_busy_before_pct": 2.0},
-              {**figures(4000, 4), "cpu_busy_before_pct": 3.0}]
+    rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 1.0, "others_cpu_during_pct": 0.0},
+              {**figures(0, 0, valid=False), "cpu_busy_before_pct": 2.0, "others_cpu_during_pct": 0.0},
+              {**figures(4000, 4), "cpu_busy_before_pct": 3.0, "others_cpu_during_pct": 0.0}]
     chosen = _pick(rounds)
     assert chosen["valid"] is False and chosen["cpu_busy_before_pct"] == 2.0
     assert [r["valid"] for r in chosen["rounds"]] == [True, False, True]
 
 
 def test_of_valid_rounds_the_one_with_most_requests_is_reported() -> None:
-    rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 40.0},
-              {**figures(4000, 4), "cpu_busy_before_pct": 1.0}]
+    rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 40.0, "others_cpu_during_pct": 0.0},
+              {**figures(4000, 4), "cpu_busy_before_pct": 1.0, "others_cpu_during_pct": 0.0}]
     chosen = _pick(rounds)
     assert chosen["rps"] == 4000 and len(chosen["rounds"]) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import resource
 import subprocess
 import threading
 import time
@@ -103,6 +104,38 @@ def machine_busy_pct(interval_s: float = 1.0) -> float:
     """How busy every CPU was over the next ``interval_s`` (percent), measured while no
     benchmarked server runs: the load others put on the machine."""
     return float(psutil.cpu_percent(interval=interval_s))
+
+
+class OthersCpu:
+    """CPU that processes outside the benchmark use during a run, in percent of the machine.
+
+    All the machine's busy CPU time over the run, less the server tree's, this process's
+    (the pinger) and its waited-for children's (wrk): what other work took from the run.
+    """
+
+    def __init__(self, tree: ProcessTree) -> None:
+        self.tree = tree
+        self.started = time.monotonic()
+        self._machine = _machine_busy_s()
+        self._ours = _own_cpu_s() + tree.cpu_seconds()
+
+    def percent(self) -> float:
+        wall = time.monotonic() - self.started
+        machine = _machine_busy_s() - self._machine
+        ours = _own_cpu_s() + self.tree.cpu_seconds() - self._ours
+        return max(0.0, (machine - ours) / (wall * (psutil.cpu_count() or 1))) * 100
+
+
+def _machine_busy_s() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0)
+                 - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
+
+
+def _own_cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class ProcessTree:

@@ -8,8 +8,9 @@ non-2xx answers is INVALID and gives no figure). Reported per server: requests p
 p50/p99 latency, server CPU time per request, RSS and PSS of its process tree, cold start
 (process start to the first 200 on ``/ping``) and ``/ping`` latency while wrk keeps every
 worker busy, a failed ping counted at its timeout (:mod:`sagepack.bench.probes`). How busy
-the CPUs were in the second before each server starts (no benchmarked server running) and
-the load average are recorded: figures from a busy machine say so.
+the CPUs were in the second before each server starts (no benchmarked server running), the
+CPU other processes took during the run, and the load average are recorded: figures from a
+busy machine say so.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sagepack.bench import baselines, wrk
 from sagepack.bench.baselines import SAGEPACK, UVICORN_STARLETTE, ServerSpec
 from sagepack.bench.probes import (
     BusyPings,
+    OthersCpu,
     ProcessTree,
     machine_busy_pct,
     request,
@@ -87,6 +89,7 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
             request(spec.port, "/invocations", body)
         tree = ProcessTree(process.pid)
         cpu_before = tree.cpu_seconds()
+        others = OthersCpu(tree)
         pings = BusyPings()
         pinger = pings.start(spec.port, min(1.0, duration_s / 4), max(5, int(duration_s * 5)))
         say(f"{spec.label}: wrk -t{WRK_THREADS} -c{connections} -d{duration_s:g}s")
@@ -95,6 +98,7 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
                       timeout_s=WRK_TIMEOUT_S, what=spec.label)
         pinger.join(duration_s + 2 * pings.timeout_s + 10)
         cpu_after = tree.cpu_seconds()
+        others_pct = round(others.percent(), 1)
         rss_mib, pss_mib = tree.memory_mib()
     except SagepackError as exc:
         raise SagepackError(f"{exc}\n--- {spec.label} log ({log}) ---\n{_log_tail(log)}") from exc
@@ -104,7 +108,7 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
         "valid": run.valid, "problems": run.problems, "wrk": run.as_dict(),
         "answer": answer.decode("utf-8", "replace"), "workers": spec.workers,
         "command": " ".join(spec.command[1:]),
-        "cpu_busy_before_pct": busy_before, "load_before": load_before, "load_after": _load(),
+        "cpu_busy_before_pct": busy_before, "others_cpu_during_pct": others_pct, "load_before": load_before, "load_after": _load(),
     }
     if run.valid:
         figures.update({
@@ -127,7 +131,8 @@ def _pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     invalid = [figures for figures in rounds if not figures["valid"]]
     chosen = invalid[0] if invalid else max(rounds, key=lambda figures: figures["rps"])
     summary = [{"valid": f["valid"], "rps": f.get("rps"), "p99_ms": f.get("p99_ms"),
-                "cpu_busy_before_pct": f["cpu_busy_before_pct"]} for f in rounds]
+                "cpu_busy_before_pct": f["cpu_busy_before_pct"],
+                "others_cpu_during_pct": f["others_cpu_during_pct"]} for f in rounds]
     return {**chosen, "rounds": summary}
 
 

@@ -99,6 +99,7 @@ def print_report(result: dict[str, Any]) -> None:
         ("/ping failures (at 2 s)", *(str(servers[n]["busy_ping_failures"]) for n in names)),
         ("wrk problems", *("; ".join(servers[n]["problems"]) or "none" for n in names)),
         ("CPU busy before (%)", *(str(servers[n]["cpu_busy_before_pct"]) for n in names)),
+        ("others' CPU during (%)", *(str(servers[n]["others_cpu_during_pct"]) for n in names)),
     ]
     wrk = result["wrk"]
     table(f"serving {Path(result['model_dir']).name}: wrk -t{wrk['threads']} "
@@ -109,10 +110,11 @@ def print_report(result: dict[str, Any]) -> None:
           [(name, str(g["sagepack"]), "" if g["baseline"] is None else str(g["baseline"]),
             "" if g["ratio"] is None else f"{g['ratio']}x", g["target"], g["status"].upper())
            for name, g in result["goals"].items()])
-    busy = max(figures["cpu_busy_before_pct"] for figures in servers.values())
+    busy = max(max(f["cpu_busy_before_pct"], f["others_cpu_during_pct"])
+               for f in servers.values())
     if busy > BUSY_PCT_MAX:
-        say(f"the machine was busy (up to {busy:.0f}% CPU in use before a run): the figures "
-            "understate every server; re-run on an idle machine")
+        say(f"the machine was busy (other processes used up to {busy:.0f}% of the CPUs "
+            "around a reported run): its figures are understated; re-run on an idle machine")
     strongest = result["vs_strongest"]
     if strongest:
         say(f"against the strongest baseline ({LABELS[strongest['baseline']]}): "
