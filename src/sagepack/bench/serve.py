@@ -139,7 +139,7 @@ def _pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_serve(model_dir: Path, out: Path, duration_s: float = 10, connections: int = 32,
                 workers: int = 2, threads: int = 1,
                 against: tuple[str, ...] = baselines.BASELINES,
-                rounds: int = 2) -> dict[str, Any]:
+                rounds: int = 3) -> dict[str, Any]:
     """Measure sagepack's server and the ``against`` baselines on ``model_dir``; write
     ``out`` (JSON) and print the figures and goals.
 
