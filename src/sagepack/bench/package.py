@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sagepack import archive
+from sagepack.bench.probes import machine_busy_pct
 from sagepack.errors import SagepackError
 from sagepack.files import file_sha256, write_json
 from sagepack.progress import say, table
@@ -106,6 +107,7 @@ def bench_package(out: Path, *, size_mib: int = 1024, workdir: Path | None = Non
                         pass
 
         load_before = [round(v, 2) for v in os.getloadavg()]
+        busy_before = machine_busy_pct()
         ours = base / "sagepack.tar.gz"
         ours_s = _timed(lambda: (archive.write_archive(members, ours, threads=threads),
                                  file_sha256(ours)))  # the manifest's checksum is part of it
@@ -128,6 +130,7 @@ def bench_package(out: Path, *, size_mib: int = 1024, workdir: Path | None = Non
             "threads": threads,
             "machine": platform.machine(),
             "load_before": load_before,
+            "cpu_busy_before_pct": busy_before,
             "load_after": [round(v, 2) for v in os.getloadavg()],
             "sagepack": {"seconds": round(ours_s, 3), "bytes": sizes["sagepack"]},
             "tar_pigz": {"seconds": round(pigz_s, 3), "bytes": sizes["pigz"],
