@@ -29,6 +29,7 @@ from sagepack.containers.contract import (
     STOP_GRACE_S,
 )
 from sagepack.files import write_json
+from sagepack.serving import parameters as p
 from sagepack.smoke.spec import (
     MOVED_PORT,
     SERVICE_BATCH,
@@ -66,8 +67,8 @@ def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, 
         return _service(image, environment, port, run_id=run_id, model_dir=model_dir,
                         no_network=no_network, gpu=gpu)
 
-    moved = {**env, "SAGEMAKER_BIND_TO_PORT": str(MOVED_PORT),
-             "SAGEMAKER_SAFE_PORT_RANGE": f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
+    moved = {**env, p.BIND_TO_PORT: str(MOVED_PORT),
+             p.SAFE_PORT_RANGE: f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
     document: dict[str, Any] = {
         "version": "2.4",
         "services": {

@@ -19,7 +19,12 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.contract import DEFAULT_DEADLINE_S, RUN_LABEL, container_env
+from sagepack.containers.contract import (
+    DEFAULT_DEADLINE_S,
+    RUN_LABEL,
+    container_env,
+    validation_batch_env,
+)
 from sagepack.containers.engine import image_labels, new_run_id, remove_run
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
@@ -32,16 +37,6 @@ from sagepack.smoke.report import SmokeReport, read_junit, render
 from sagepack.smoke.spec import RunSpec
 
 SUITE_DIR = Path(__file__).parent / "suite"
-
-
-def _validation_batch_env(model: ModelConfig) -> dict[str, str]:
-    env = {"SAGEMAKER_BATCH": "true"}
-    if model.validation is not None:
-        v = model.validation
-        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(v.max_payload_mb)
-        env["SAGEMAKER_BATCH_STRATEGY"] = ("MULTI_RECORD" if v.strategy == "MultiRecord"
-                                           else "SINGLE_RECORD")
-    return env
 
 
 def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -95,7 +90,7 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                 model_directory(settings, model, labels=image_labels(client, tag)) as model_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
-                tag, env, _validation_batch_env(model), run_id=run_id, model_dir=model_dir,
+                tag, env, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
                 no_network=no_network, gpu=gpu))
             spec = RunSpec(root=str(settings.project.root), model=model.name,
                            variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
