@@ -33,6 +33,7 @@ from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
+from sagepack.smoke.preflight import check_config
 from sagepack.smoke.report import SmokeReport, read_junit, render
 from sagepack.smoke.spec import RunSpec
 
@@ -67,9 +68,14 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     ``no_network``: containers without any network (Marketplace's isolation; the egress
     check runs). Otherwise an ordinary bridge network, port published on 127.0.0.1 (the
     egress check is skipped). ``junit`` defaults to ``dist/<model>/image-tests-<variant>.xml``.
+
+    Before any container starts, the model's configuration is checked for what the checks
+    need (:class:`~sagepack.errors.ConfigError`) and Compose is looked for.
     """
     from sagepack.images.docker_client import docker_client
 
+    check_config(model)
+    compose_argv = compose.compose_command()
     out = console or default_console()
     client = docker_client()
     tag = image or image_tag(settings, model, variant)
@@ -96,7 +102,7 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                            variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
-                           deadline_s=deadline_s)
+                           deadline_s=deadline_s, compose_command=compose_argv)
             spec_file = spec.write(work / "run.json")
             with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
                     tmp_log.open("wb") as log_fh:
