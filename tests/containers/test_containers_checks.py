@@ -201,3 +201,12 @@ def test_summary_names_what_was_skipped() -> None:
     assert _report(ready, broken, unlabelled, exit_code=1).summary() == (
         "1 of 3 checks failed, 1 skipped: Some check")
     assert _report(exit_code=5).summary() == "no checks ran"
+
+
+def test_the_run_spec_carries_the_compose_command(tmp_path: Path) -> None:
+    from sagepack.smoke.spec import RunSpec
+
+    spec = RunSpec(root="/p", model="m", variant="cpu", image="i:1", no_network=True,
+                   gpu=False, model_dir=None, compose_file="/c.yml", project="sagepackx",
+                   run_id="x", deadline_s=10.0, compose_command=("/usr/bin/docker", "compose"))
+    assert RunSpec.read(spec.write(tmp_path / "run.json")) == spec

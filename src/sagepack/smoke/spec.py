@@ -28,7 +28,7 @@ class RunSpec:
     project: str  # compose project name
     run_id: str
     deadline_s: float
-    compose_command: tuple[str, ...] = ("docker-compose",)  # argv of Compose (v2 or 1.x)
+    compose_command: tuple[str, ...]  # argv of Compose: ("/usr/bin/docker", "compose"), ...
 
     def write(self, path: Path) -> Path:
         write_json(path, asdict(self))
@@ -37,5 +37,5 @@ class RunSpec:
     @classmethod
     def read(cls, path: Path) -> RunSpec:
         data = json.loads(path.read_text(encoding="utf-8"))
-        data["compose_command"] = tuple(data.get("compose_command") or ("docker-compose",))
+        data["compose_command"] = tuple(data["compose_command"])
         return cls(**data)
