@@ -58,7 +58,7 @@ def test_the_example_model_is_ready_for_the_checks(iris: ModelConfig) -> None:
 def test_image_tests_refuse_bad_config_before_any_container(iris: ModelConfig,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    from sagepack.smoke import run_image_tests
+    from sagepack.smoke import run_all, run_image_tests
 
     docker_client = importlib.import_module("sagepack.images.docker_client")
 
@@ -69,6 +69,12 @@ def test_image_tests_refuse_bad_config_before_any_container(iris: ModelConfig,
     with pytest.raises(ConfigError, match="samples"):
         run_image_tests(load(ROOT), replace(iris, samples=()), iris.variant("cpu"),
                         no_network=True)
+    # Every selected model is checked before the first one's containers start.
+    settings = load(ROOT)
+    broken = replace(iris, name="zz-broken", samples=())
+    settings = replace(settings, models={**settings.models, broken.name: broken})
+    with pytest.raises(ConfigError, match="samples"):
+        run_all(settings, None, None, no_network=True)
 
 
 # --- Compose v2 or 1.x ----------------------------------------------------------------

@@ -145,9 +145,12 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
     from sagepack.images.docker_client import docker_client
 
     out = console or default_console()
+    models = settings.select(model_name)
+    for model in models:  # every model's configuration before any model's containers
+        check_config(model)
     client = docker_client()
     reports: list[SmokeReport] = []
-    for model in settings.select(model_name):
+    for model in models:
         names = [variant_name] if variant_name else sorted(model.variants)
         for name in names:
             variant = model.variant(name)
