@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from containers_helpers import leftovers
 from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig, Settings
 from sagepack.containers import run_transform_job, serving_container
-from sagepack.containers.egress import egress_target, probe
+from sagepack.containers.egress import control_probe, egress_target, probe
 from sagepack.errors import ContainerError
 from sagepack.transform import TransformJob, compare_outputs
 
@@ -50,10 +51,19 @@ def test_egress_fails_without_network_and_succeeds_on_a_bridge(
                            run_id="sptest-egress") as isolated, \
             egress_target(client, iris_image, isolated.python, run_id="sptest-egress") as target:
         blocked = probe(isolated, target)
+        control = control_probe(client, iris_image, isolated.python, target,
+                                run_id="sptest-egress")
+        # The control can fail too: a port nothing listens on, a name nobody has.
+        absent = replace(target, port=target.port + 1, name=f"{target.name}-absent")
+        failed_control = control_probe(client, iris_image, isolated.python, absent,
+                                       run_id="sptest-egress")
         with serving_container(client, iris_image, model_dir=iris_model_dir, no_network=False,
                                network=target.network, run_id="sptest-egress") as connected:
             open_result = probe(connected, target)
     assert blocked.isolated, blocked.describe()
+    assert control.connected and control.resolved, control.describe()
+    assert not failed_control.connected and not failed_control.resolved, (
+        failed_control.describe())
     assert open_result.connected and open_result.resolved, open_result.describe()
     assert target.address in open_result.dns_detail
     assert leftovers(client, "sptest-egress") == []

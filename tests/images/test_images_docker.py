@@ -18,6 +18,7 @@ from sagepack.images import build, ensure_base, image_tags
 from sagepack.images.checks import check_cuda_libraries, run_in_image
 from sagepack.images.context import BuildContext
 from sagepack.images.engine import SilentDisplay, run_build
+from sagepack.images.stages import cache_tag, dangling_sagepack_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ def _build(project: Settings, client: Any, tracker: Tracker, **kwargs: Any) -> A
     result = build(project, model, variant, client=client, display=SilentDisplay(),
                    log=_quiet, **kwargs)
     tracker.add(result.image_id)
-    tracker.add_stages(*result.stage_images)
+    tracker.add_stages(*result.stage_images, cache_tag(model.name, variant))
     return result
 
 
@@ -119,6 +120,41 @@ def test_rebuild_hits_the_cache_and_dynamic_mode_has_no_model(project: Settings,
     assert labels["sagepack.artifact-mode"] == "dynamic"
     status, output = _run(docker_client, dynamic.image_id, "ls -A /opt/ml/model")
     assert (status, output.strip()) == (0, "")
+
+
+def test_a_build_leaves_no_dangling_image(project: Settings, docker_client: Any,
+                                          tracker: Tracker) -> None:
+    before = dangling_sagepack_images(docker_client)
+    cache = cache_tag("tiny", "cpu")
+    first = _build(project, docker_client, tracker, no_cache=True)
+    # (an earlier test's builder stage, if any, is superseded: removed)
+    assert {item.action for item in first.leftovers if item.what != "builder stage"} <= {
+        "removed"}
+    [kept] = [item for item in first.leftovers if item.what == "builder stage"]
+    assert (kept.what, kept.action) == ("builder stage", "kept") and cache in kept.detail
+    assert docker_client.images.get(cache).id == kept.image_id
+    assert kept.size > 0
+    report = json.loads(first.report_path.read_text())
+    assert report["left_behind"] == [item.as_dict() for item in first.leftovers]
+    assert dangling_sagepack_images(docker_client) == before
+
+    # A build from scratch supersedes the image and the builder stage: both go.
+    second = _build(project, docker_client, tracker, no_cache=True)
+    assert second.image_id != first.image_id
+    outcomes = {(item.what, item.action) for item in second.leftovers}
+    assert outcomes == {("builder stage", "kept"), ("superseded builder stage", "removed"),
+                        ("superseded image", "removed")}, second.leftovers
+    assert {item.image_id for item in second.leftovers if item.action == "removed"} == {
+        kept.image_id, first.image_id}
+    assert dangling_sagepack_images(docker_client) == before
+
+    # Without the cache, the builder stage goes too.
+    third = _build(project, docker_client, tracker, keep_cache=False)
+    assert third.image_id == second.image_id
+    assert [(item.what, item.action) for item in third.leftovers] == [
+        ("builder stage", "removed")]
+    assert not docker_client.images.list(name=cache.rpartition(":")[0])
+    assert dangling_sagepack_images(docker_client) == before
 
 
 def test_secret_in_the_environment_fails_the_build_and_untags(project: Settings,

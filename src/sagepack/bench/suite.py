@@ -40,10 +40,11 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
         else:
             from sagepack.bench.transform import bench_transform
             from sagepack.containers import model_container
+            from sagepack.containers.contract import batch_env
 
             iris = settings.select("iris")[0]
             with tempfile.TemporaryDirectory(prefix="sagepack-bench-transform-") as work, \
                     model_container(settings, iris, iris.variant("cpu"), no_network=False,
-                                    env={"SAGEMAKER_BATCH": "true"}) as running:
+                                    env=batch_env()) as running:
                 results[name] = bench_transform(running.url, Path(work), target, size_mb=200)
     return results

@@ -4,7 +4,8 @@ The target is always one sagepack creates: a small TCP listener in a second cont
 from the same image, with its own Python) on an ordinary user-defined bridge network, so
 Docker's embedded DNS knows its name there. From a container without network both the
 connection and the name lookup must fail; from a container on the listener's network both
-succeed, which shows the probe can tell the two apart. No other address is ever contacted.
+succeed, which shows the probe can tell the two apart (:func:`control_probe`, the positive
+control every egress check runs). No other address is ever contacted.
 """
 
 from __future__ import annotations
@@ -114,15 +115,12 @@ def egress_target(client: Any, image: str, python: str, *,
             network.remove()
 
 
-def probe(running: RunningContainer, target: EgressTarget) -> EgressResult:
-    """From inside ``running``: connect to ``target`` and resolve its name."""
-    result = running.run_python(PROBE_PROGRAM, target.address, str(target.port), target.name)
+def _result(output: str, exit_code: int, target: EgressTarget, image: str) -> EgressResult:
     try:
-        data = json.loads(result.output.strip().splitlines()[-1])
+        data = json.loads(output.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise ContainerError(f"the egress probe failed to run in {running.image} "
-                             f"(exit {result.exit_code}): {result.output[-500:]}",
-                             image=running.image) from None
+        raise ContainerError(f"the egress probe failed to run in {image} "
+                             f"(exit {exit_code}): {output[-500:]}", image=image) from None
     connected = "connect" in data
     resolved = "resolved" in data
     return EgressResult(
@@ -133,3 +131,31 @@ def probe(running: RunningContainer, target: EgressTarget) -> EgressResult:
         dns_detail=(f"{target.name} resolved to {', '.join(data['resolved'])}" if resolved
                     else f"{target.name} not resolved ({data.get('dns_error')})"),
     )
+
+
+def _probe_args(target: EgressTarget) -> list[str]:
+    return [target.address, str(target.port), target.name]
+
+
+def probe(running: RunningContainer, target: EgressTarget) -> EgressResult:
+    """From inside ``running``: connect to ``target`` and resolve its name."""
+    result = running.run_python(PROBE_PROGRAM, *_probe_args(target))
+    return _result(result.output, result.exit_code, target, running.image)
+
+
+def control_probe(client: Any, image: str, python: str, target: EgressTarget, *,
+                  run_id: str | None = None) -> EgressResult:
+    """The same probe from a container of ``image`` on ``target``'s own bridge network:
+    the positive control. Both the connection and the lookup must succeed there, or a
+    failed probe elsewhere proves nothing."""
+    labels = {RUN_LABEL: run_id or new_run_id()}
+    container = client.containers.run(
+        image, [PROBE_PROGRAM, *_probe_args(target)], entrypoint=[python, "-c"],
+        network=target.network, labels=labels, detach=True)
+    try:
+        status = container.wait(timeout=60)
+        output = bytes(container.logs(stdout=True, stderr=True)).decode("utf-8", "replace")
+        return _result(output, int(status.get("StatusCode", -1)), target, image)
+    finally:
+        with contextlib.suppress(NotFound):
+            container.remove(force=True)

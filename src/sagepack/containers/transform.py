@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.contract import DEFAULT_DEADLINE_S, container_env
+from sagepack.containers.contract import DEFAULT_DEADLINE_S, batch_env, container_env
 from sagepack.containers.engine import image_labels
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
@@ -18,18 +18,13 @@ from sagepack.transform import TransformJob, TransformReport, run_transform
 from sagepack.transform.params import normalize_strategy
 
 
-def batch_env(job: TransformJob) -> dict[str, str]:
-    """The variables SageMaker sets for a transform job (only those the job sets)."""
-    env = {"SAGEMAKER_BATCH": "true"}
-    if job.max_payload_mb is not None:
-        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(job.max_payload_mb)
-    if job.strategy is not None:
-        strategy = normalize_strategy(job.strategy, "--strategy")
-        env["SAGEMAKER_BATCH_STRATEGY"] = {"MultiRecord": "MULTI_RECORD",
-                                           "SingleRecord": "SINGLE_RECORD"}[strategy]
-    if job.max_concurrent:
-        env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = str(job.max_concurrent)
-    return env
+def job_env(job: TransformJob) -> dict[str, str]:
+    """The environment SageMaker gives the container of ``job`` (see
+    :func:`~sagepack.containers.contract.batch_env`): its payload limit, strategy,
+    concurrency, and its invocation timeout as ``SAGEMAKER_MODEL_SERVER_TIMEOUT``."""
+    strategy = normalize_strategy(job.strategy, "--strategy") if job.strategy else None
+    return batch_env(max_payload_mb=job.max_payload_mb, strategy=strategy,
+                     max_concurrent=job.max_concurrent, timeout_s=job.timeout_s)
 
 
 @contextlib.contextmanager
@@ -61,5 +56,5 @@ def run_transform_job(settings: Settings, model: ModelConfig, variant: Variant,
     does not come up raises :class:`ContainerError` with its diagnosis.
     """
     with model_container(settings, model, variant, no_network=True,
-                         env={**batch_env(job), **env}, deadline_s=deadline_s) as running:
+                         env={**job_env(job), **env}, deadline_s=deadline_s) as running:
         return run_transform(job, running.url, progress=progress)

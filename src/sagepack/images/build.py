@@ -4,6 +4,8 @@ For one variant: make sure the base image exists (building a local base first), 
 lock, fill the wheelhouse on the host, assemble the build context (in baked mode, with the
 model's packed archive split into code and weights), build with the network disabled,
 tag, check the image, and write the report. A failed check untags the image and raises.
+The builder stage is kept under a name as the next build's cache, and what the build
+superseded is removed (:mod:`sagepack.images.stages`): a build leaves no ``<none>`` image.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sagepack.images.environment import BuildEnvironment
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report, write_report
 from sagepack.images.source import SourceInfo, source_info
+from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
 from sagepack.images.wheelhouse import ensure_wheelhouse
 from sagepack.progress import say
 
@@ -61,6 +64,7 @@ class BuildResult:
     cacheable_steps: int
     report: dict[str, Any]
     stage_images: tuple[str, ...] = ()
+    leftovers: tuple[Leftover, ...] = ()  # what the build left behind, kept or removed
 
 
 def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,
@@ -118,8 +122,12 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
           no_cache: bool = False, verbose: bool = False,
           client: docker.DockerClient | None = None, env: BuildEnvironment | None = None,
           artifact_mode: str | None = None, display: Display | None = None,
-          log: Callable[[str], None] = say) -> BuildResult:
-    """Build, tag, check and report the image of ``model``'s ``variant``."""
+          log: Callable[[str], None] = say, keep_cache: bool = True) -> BuildResult:
+    """Build, tag, check and report the image of ``model``'s ``variant``.
+
+    ``keep_cache``: keep the builder stage (as ``sagepack-cache/<model>:<variant>-builder``)
+    so the next build reuses it; ``False`` removes it too.
+    """
     started = time.monotonic()
     var = model.variant(variant) if isinstance(variant, str) else variant
     mode = artifact_mode or model.artifact_mode
@@ -165,6 +173,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                               archive_sha256=archive_sha256)
         context_tar = Path(work) / "context.tar"
         ctx.write(context_tar, mtime=created)
+        before = image_ids(engine_client, [*tags, cache_tag(model.name, var.name)])
         engine = run_build(engine_client, context_tar, tag=tags[0],
                            target="baked" if mode == "baked" else "runtime",
                            buildargs={"BASE_IMAGE": var.base_image}, labels=labels,
@@ -175,6 +184,9 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         repository, _, name = tag.rpartition(":")
         image.tag(repository, name)
 
+    leftovers = tuple(tidy(engine_client, model=model.name, variant=var.name,
+                           image_id=engine.image_id, stage_images=engine.stage_images,
+                           before=before, keep_cache=keep_cache))
     results = image_checks.run_checks(engine_client, engine.image_id, gpu=var.gpu)
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
@@ -194,10 +206,13 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "wheelhouse": str(wheelhouse.path),
                                 "wheelhouse_size": wheelhouse.size,
                                 "environment": env_vars,
-                                "stage_images": list(engine.stage_images)})
+                                "stage_images": list(engine.stage_images),
+                                "left_behind": [item.as_dict() for item in leftovers]})
     report_path = write_report(
         settings.project.dist_for(model.name) / f"build-{var.name}.json", report)
     print_report(report)
+    for item in leftovers:
+        log(item.describe())
     try:
         image_checks.enforce(results, tags[0])
     except ImageCheckFailed:
@@ -207,7 +222,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                        image_id=engine.image_id, size=size, report_path=report_path,
                        seconds=seconds, cache_hits=engine.cache_hits,
                        steps=len(engine.steps), cacheable_steps=engine.cacheable_steps,
-                       report=report, stage_images=engine.stage_images)
+                       report=report, stage_images=engine.stage_images,
+                       leftovers=leftovers)
 
 
 def _untag(client: docker.DockerClient, tags: tuple[str, ...]) -> None:
@@ -221,7 +237,8 @@ def _untag(client: docker.DockerClient, tags: tuple[str, ...]) -> None:
 
 def build_all(settings: Settings, *, model: str | None = None, variant: str = "all",
               no_cache: bool = False, verbose: bool = False,
-              client: docker.DockerClient | None = None) -> list[BuildResult]:
+              client: docker.DockerClient | None = None,
+              keep_cache: bool = True) -> list[BuildResult]:
     """Build every selected model's selected variants (``variant="all"`` for each)."""
     engine_client = client or docker_client()
     results: list[BuildResult] = []
@@ -229,5 +246,5 @@ def build_all(settings: Settings, *, model: str | None = None, variant: str = "a
         names = sorted(config.variants) if variant == "all" else [variant]
         for name in names:
             results.append(build(settings, config, name, no_cache=no_cache, verbose=verbose,
-                                 client=engine_client))
+                                 client=engine_client, keep_cache=keep_cache))
     return results

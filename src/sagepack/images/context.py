@@ -158,6 +158,7 @@ def library_dirs(wheelhouse: Wheelhouse) -> list[str]:
 def image_env(model: ModelConfig, variant: Variant, lib_dirs: Iterable[str] = ()) -> dict[str, str]:
     """The image's environment: sagepack's settings, then ``model.env``, then
     ``variant.env`` (the later wins)."""
+    from sagepack.containers.contract import validation_batch_env
     from sagepack.serving import parameters as p
 
     handler = PurePosixPath(model.handler)
@@ -171,9 +172,10 @@ def image_env(model: ModelConfig, variant: Variant, lib_dirs: Iterable[str] = ()
     if handler.parent != PurePosixPath("code"):
         env[p.HANDLER_DIR] = str(MODEL_DIR / handler.parent)
     if model.validation is not None:
-        env[p.CONFIG_BATCH_STRATEGY] = ("MULTI_RECORD" if model.validation.strategy ==
-                                        "MultiRecord" else "SINGLE_RECORD")
-        env[p.CONFIG_MAX_PAYLOAD_IN_MB] = str(model.validation.max_payload_mb)
+        # The validation job's settings become the image's /execution-parameters defaults.
+        batch = validation_batch_env(model)
+        env[p.CONFIG_BATCH_STRATEGY] = batch[p.BATCH_STRATEGY]
+        env[p.CONFIG_MAX_PAYLOAD_IN_MB] = batch[p.MAX_PAYLOAD_IN_MB]
     if variant.gpu:
         env["NVIDIA_VISIBLE_DEVICES"] = "all"
         env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility"

@@ -13,11 +13,17 @@ Marketplace's network isolation. (A Docker ``internal`` network is not enough: o
 20.10 a container on one still reaches every address of the host itself.) Otherwise the
 services share the project's ordinary bridge network and publish their port on 127.0.0.1.
 Compose files are YAML; JSON is YAML, so the file is written as JSON.
+
+The file works with Compose v2 (the ``docker compose`` plugin GitHub's runners and Docker
+Desktop ship) and with Compose 1.29 (Debian's ``docker-compose``); :func:`compose_command`
+picks whichever is installed, v2 first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +34,9 @@ from sagepack.containers.contract import (
     SERVE_COMMAND,
     STOP_GRACE_S,
 )
+from sagepack.errors import ContainerError
 from sagepack.files import write_json
+from sagepack.serving import parameters as p
 from sagepack.smoke.spec import (
     MOVED_PORT,
     SERVICE_BATCH,
@@ -66,8 +74,8 @@ def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, 
         return _service(image, environment, port, run_id=run_id, model_dir=model_dir,
                         no_network=no_network, gpu=gpu)
 
-    moved = {**env, "SAGEMAKER_BIND_TO_PORT": str(MOVED_PORT),
-             "SAGEMAKER_SAFE_PORT_RANGE": f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
+    moved = {**env, p.BIND_TO_PORT: str(MOVED_PORT),
+             p.SAFE_PORT_RANGE: f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
     document: dict[str, Any] = {
         "version": "2.4",
         "services": {
@@ -85,3 +93,31 @@ def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, 
 def write(path: Path, document: Mapping[str, Any]) -> Path:
     write_json(path, document)
     return path
+
+
+Which = Callable[[str], "str | None"]
+Works = Callable[[Sequence[str]], bool]
+
+
+def _works(argv: Sequence[str]) -> bool:
+    """True when ``argv`` runs and exits 0 (within 30 s)."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, timeout=30,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def compose_command(which: Which = shutil.which, works: Works = _works) -> tuple[str, ...]:
+    """The Compose command line to run: ``docker compose`` (v2) when the plugin answers,
+    else ``docker-compose`` (1.x); :class:`ContainerError` when neither is installed."""
+    docker = which("docker")
+    if docker is not None and works([docker, "compose", "version"]):
+        return (docker, "compose")
+    legacy = which("docker-compose")
+    if legacy is not None and works([legacy, "version"]):
+        return (legacy,)
+    raise ContainerError(
+        "the image checks need Docker Compose, and neither `docker compose` (Compose v2, "
+        "the docker-compose-plugin package) nor `docker-compose` (1.29) is installed: "
+        "install one of them (scripts/bootstrap.sh installs docker-compose)")

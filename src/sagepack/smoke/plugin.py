@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from sagepack.config import ModelConfig, Variant, load
 from sagepack.containers.contract import DEFAULT_PORT
 from sagepack.containers.runner import RunningContainer
-from sagepack.errors import ContainerError
+from sagepack.errors import ConfigError, ContainerError
+from sagepack.smoke.preflight import check_config
 from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
+
+Record = Callable[[str, object], None]
 
 # Checks run in this order (by module), whatever the file names.
 MODULE_ORDER = ("test_ready", "test_samples", "test_contract", "test_egress", "test_device",
@@ -38,6 +41,23 @@ def _spec(config: pytest.Config) -> RunSpec:
 
 def _model(spec: RunSpec) -> ModelConfig:
     return load(spec.root).models[spec.model]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The configuration the checks depend on is one error, before any container starts."""
+    if config.getoption("--sagepack-run", None) is None:
+        return  # pytest --help
+    try:
+        check_config(_model(_spec(config)))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def skip_check(record_property: Record, label: str, reason: str) -> NoReturn:
+    """Skip this check; ``label`` names what is left out in the run's summary line
+    ("egress (bridge network)"), ``reason`` says why in a sentence."""
+    record_property("skipped_as", label)
+    pytest.skip(reason)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

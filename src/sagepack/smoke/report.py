@@ -22,6 +22,7 @@ class CheckResult:
     seconds: float
     detail: str = ""
     message: str = ""  # why it failed or was skipped
+    label: str = ""  # what a skip leaves out, in a few words: "egress (bridge network)"
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,26 @@ class SmokeReport:
         return tuple(c for c in self.checks if c.outcome in (FAILED, ERROR))
 
     @property
+    def skipped(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.outcome == SKIPPED)
+
+    @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.failures and bool(self.checks)
+
+    def summary(self) -> str:
+        """``all checks passed``, ``2 of 17 checks failed``, each followed by what was
+        skipped (``, 1 skipped: egress (bridge network)``)."""
+        if self.ok:
+            verdict = "all checks passed"
+        elif not self.checks:
+            verdict = "no checks ran"
+        else:
+            verdict = f"{len(self.failures)} of {len(self.checks)} checks failed"
+        if self.skipped:
+            labels = ", ".join(c.label or c.check for c in self.skipped)
+            verdict += f", {len(self.skipped)} skipped: {labels}"
+        return verdict
 
 
 def _message(case: ET.Element, tag: str) -> str:
@@ -72,7 +91,7 @@ def read_junit(path: Path) -> tuple[CheckResult, ...]:
         results.append(CheckResult(
             check=props.get("check") or case.get("name") or "?", outcome=outcome,
             seconds=float(case.get("time") or 0), detail=props.get("detail", ""),
-            message=message))
+            message=message, label=props.get("skipped_as", "") if outcome == SKIPPED else ""))
     return tuple(results)
 
 
@@ -100,6 +119,6 @@ def render(report: SmokeReport, console: Console | None = None) -> None:
     if not report.checks:
         out.print(f"[red]no checks ran[/] (pytest exit code {report.exit_code}; "
                   f"see {report.log})")
-    verdict = "[green]all checks passed[/]" if report.ok else (
-        f"[red]{len(report.failures)} check(s) failed[/]")
-    out.print(f"{report.image}: {verdict}; JUnit XML: {report.junit}; log: {report.log}")
+    colour = "green" if report.ok else "red"
+    out.print(f"{report.image}: [{colour}]{report.summary()}[/]; JUnit XML: {report.junit}; "
+              f"log: {report.log}", highlight=False)

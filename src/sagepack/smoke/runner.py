@@ -19,7 +19,12 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.contract import DEFAULT_DEADLINE_S, RUN_LABEL, container_env
+from sagepack.containers.contract import (
+    DEFAULT_DEADLINE_S,
+    RUN_LABEL,
+    container_env,
+    validation_batch_env,
+)
 from sagepack.containers.engine import image_labels, new_run_id, remove_run
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
@@ -28,20 +33,11 @@ from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
+from sagepack.smoke.preflight import check_config
 from sagepack.smoke.report import SmokeReport, read_junit, render
 from sagepack.smoke.spec import RunSpec
 
 SUITE_DIR = Path(__file__).parent / "suite"
-
-
-def _validation_batch_env(model: ModelConfig) -> dict[str, str]:
-    env = {"SAGEMAKER_BATCH": "true"}
-    if model.validation is not None:
-        v = model.validation
-        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(v.max_payload_mb)
-        env["SAGEMAKER_BATCH_STRATEGY"] = ("MULTI_RECORD" if v.strategy == "MultiRecord"
-                                           else "SINGLE_RECORD")
-    return env
 
 
 def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -72,9 +68,14 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     ``no_network``: containers without any network (Marketplace's isolation; the egress
     check runs). Otherwise an ordinary bridge network, port published on 127.0.0.1 (the
     egress check is skipped). ``junit`` defaults to ``dist/<model>/image-tests-<variant>.xml``.
+
+    Before any container starts, the model's configuration is checked for what the checks
+    need (:class:`~sagepack.errors.ConfigError`) and Compose is looked for.
     """
     from sagepack.images.docker_client import docker_client
 
+    check_config(model)
+    compose_argv = compose.compose_command()
     out = console or default_console()
     client = docker_client()
     tag = image or image_tag(settings, model, variant)
@@ -95,13 +96,13 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                 model_directory(settings, model, labels=image_labels(client, tag)) as model_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
-                tag, env, _validation_batch_env(model), run_id=run_id, model_dir=model_dir,
+                tag, env, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
                 no_network=no_network, gpu=gpu))
             spec = RunSpec(root=str(settings.project.root), model=model.name,
                            variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
-                           deadline_s=deadline_s)
+                           deadline_s=deadline_s, compose_command=compose_argv)
             spec_file = spec.write(work / "run.json")
             with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
                     tmp_log.open("wb") as log_fh:
@@ -144,9 +145,12 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
     from sagepack.images.docker_client import docker_client
 
     out = console or default_console()
+    models = settings.select(model_name)
+    for model in models:  # every model's configuration before any model's containers
+        check_config(model)
     client = docker_client()
     reports: list[SmokeReport] = []
-    for model in settings.select(model_name):
+    for model in models:
         names = [variant_name] if variant_name else sorted(model.variants)
         for name in names:
             variant = model.variant(name)

@@ -28,6 +28,7 @@ class RunSpec:
     project: str  # compose project name
     run_id: str
     deadline_s: float
+    compose_command: tuple[str, ...]  # argv of Compose: ("/usr/bin/docker", "compose"), ...
 
     def write(self, path: Path) -> Path:
         write_json(path, asdict(self))
@@ -35,4 +36,6 @@ class RunSpec:
 
     @classmethod
     def read(cls, path: Path) -> RunSpec:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["compose_command"] = tuple(data["compose_command"])
+        return cls(**data)

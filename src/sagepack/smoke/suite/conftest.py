@@ -1,7 +1,10 @@
-"""pytest-docker's settings for the image test suite: compose 1.x, the rendered compose
-file of this run, containers created (not started) on setup and removed on teardown."""
+"""pytest-docker's settings for the image test suite: the Compose the runner picked (v2 or
+1.x), the rendered compose file of this run, containers created (not started) on setup and
+removed on teardown."""
 
 from __future__ import annotations
+
+import shlex
 
 import pytest
 
@@ -9,8 +12,8 @@ from sagepack.smoke.spec import RunSpec
 
 
 @pytest.fixture(scope="session")
-def docker_compose_command() -> str:
-    return "docker-compose"
+def docker_compose_command(run_spec: RunSpec) -> str:
+    return shlex.join(run_spec.compose_command)  # pytest-docker runs it through a shell
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from sagepack.config import ModelConfig
-from sagepack.smoke.plugin import Services
+from sagepack.smoke.plugin import Services, skip_check
 from sagepack.smoke.spec import SERVICE_BATCH
 from sagepack.transform import TransformJob, compare_outputs, run_transform
 
@@ -18,7 +16,9 @@ def test_validation_transform(services: Services, model: ModelConfig, tmp_path: 
     """Validation transform produces the expected outputs"""
     validation = model.validation
     if validation is None:
-        pytest.skip(f"no [validation] in {model.config_file}")
+        skip_check(record_property, "validation transform (no [validation])",
+                   f"{model.config_file} has no [validation] table, so there is no "
+                   "validation transform to run.")
     running = services.get(SERVICE_BATCH)
     job = TransformJob(input=validation.input, output=tmp_path / "out",
                        content_type=validation.content_type, accept=validation.accept,
