@@ -34,6 +34,7 @@ from sagepack.images.context import (
     library_dirs,
     render_dockerfile,
 )
+from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.engine import Display, run_build
@@ -146,6 +147,10 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror, log=log)
 
     check_lock_covers(var, root / SERVING_IN)
+    # A GPU variant's lock must ship a CUDA runtime its target hosts' drivers run: refused
+    # here, before any download.
+    runtime = (check_lock(((r.name, r.version) for r in read_lock(var.requirements)),
+                          var.cuda, str(var.requirements)) if var.cuda else None)
     wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log)
     lock_digest = lock_sha256(var.requirements)
 
@@ -171,6 +176,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         labels = image_labels(settings, model, var, source=source, created=created,
                               base=var.base_image, lock_digest=lock_digest,
                               archive_sha256=archive_sha256)
+        if runtime is not None and var.cuda is not None:
+            labels.update(cuda_labels(runtime, var.cuda))
         context_tar = Path(work) / "context.tar"
         ctx.write(context_tar, mtime=created)
         before = image_ids(engine_client, [*tags, cache_tag(model.name, var.name)])
@@ -188,6 +195,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                            image_id=engine.image_id, stage_images=engine.stage_images,
                            before=before, keep_cache=keep_cache))
     results = image_checks.run_checks(engine_client, engine.image_id, gpu=var.gpu)
+    if var.cuda is not None:
+        results.append(check_cuda_runtime(engine_client, engine.image_id, var.cuda))
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:

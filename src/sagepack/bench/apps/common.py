@@ -34,4 +34,8 @@ class LoadedModel:
         media = (content_type or DEFAULT_TYPE).split(";")[0].strip().lower()
         wanted = accept if accept not in (None, "", "*/*") else DEFAULT_TYPE
         context = Context(self.model_dir, media, wanted, dict(headers))
-        return self.handler.invoke(self.model, body, context, str(wanted), DEFAULT_TYPE)
+        answer, media_type = self.handler.invoke(self.model, body, context, str(wanted),
+                                                 DEFAULT_TYPE)
+        if not isinstance(answer, bytes):
+            raise TypeError("the benchmark's handler answers with one body, not a stream")
+        return answer, media_type
