@@ -85,7 +85,8 @@ def encode_token(name: str) -> str:
 def decode_token(token: str) -> str:
     """The model name a page token continues after; ValueError if it is not ours."""
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        return base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_",
+                                validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"next_page_token {token!r} was not given by GET /models") from exc
 
