@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_helpers import write_model
+from serving_helpers import request, write_model
 
-from sagepack.errors import HandlerError
-from sagepack.serving import memory, multimodel
+from sagepack.errors import ConfigError, HandlerError
+from sagepack.serving import cli, memory, multimodel
 from sagepack.serving import parameters as p
+from sagepack.serving.app import ServingApp
 from sagepack.serving.coordinator import Budget
 from sagepack.serving.settings import Settings
 
@@ -152,9 +154,19 @@ def test_the_budget_is_a_fraction_of_the_limit_or_the_variable() -> None:
     ({p.MEMORY_BUDGET_MB: "0"}, "between"), ({p.MULTI_MODEL: "maybe"}, "true or false"),
 ])
 def test_bad_multi_model_settings_are_named(env: dict[str, str], problem: str) -> None:
-    with pytest.raises(Exception, match=problem) as caught:
+    with pytest.raises(ConfigError, match=problem) as caught:
         Settings.from_environ(env)
     assert next(iter(env)) in str(caught.value)
+
+
+def test_serve_check_of_a_multi_model_image_loads_nothing_and_succeeds(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(p.MULTI_MODEL, "true")
+        patch.setenv(p.MODEL_DIR, "/nonexistent/model")
+        assert cli.main(["--check"]) == 0
+    out = capsys.readouterr().out
+    assert "multi-model endpoint" in out and cli.check_result(out)["loaded"] is True
 
 
 def test_multi_model_settings_are_read_once() -> None:
@@ -181,3 +193,13 @@ def test_size_on_disk_counts_files_not_links(tmp_path: Path) -> None:
     (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
     (tmp_path / "link").symlink_to(tmp_path / "a")
     assert memory.size_on_disk(tmp_path) == 1024
+
+
+def test_without_a_supervisor_loads_are_503_and_lists_empty(
+        make_app: Callable[..., ServingApp], tmp_path: Path) -> None:
+    app = make_app(multi_model=True, models_dir=tmp_path)
+    url = archive(tmp_path, "one", 1)
+    answer = request(app, "POST", "/models", f'{{"model_name": "one", "url": "{url}"}}')
+    assert answer.status_code == 503 and "serve" in answer.json()["message"]
+    assert request(app, "GET", "/models").json() == {"models": [], "nextPageToken": None}
+    assert request(app, "GET", "/ping").status_code == 200

@@ -19,6 +19,9 @@ uvicorn with uvloop and httptools on it), and then only watches:
   30 s SageMaker waits before SIGKILL. As PID 1 it also reaps orphaned processes.
 * A worker whose supervisor died (killed with SIGKILL) notices within a second, through
   its heartbeat pipe, and stops the same graceful way.
+* On a multi-model endpoint the supervisor also holds the list of loaded models and runs
+  every load and unload on all workers at once (:mod:`.coordinator`); a worker forked in
+  place of a dead one loads them all before it accepts.
 """
 
 from __future__ import annotations
