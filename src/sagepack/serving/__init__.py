@@ -15,5 +15,11 @@ a request), :mod:`.pool` (inference threads), :mod:`.body` (body limits, drainin
 :mod:`.loading` (load-time warnings), :mod:`.app` (the ASGI app), :mod:`.streaming`
 (responses sent chunk by chunk), :mod:`.devices` (GPUs counted without CUDA, ``gpu_id`` per
 worker), :mod:`.readiness` (when the server accepts, and a failed load), :mod:`.server`
-(supervisor and workers), :mod:`.cli` (``serve``).
+(the supervisor), :mod:`.worker` (a worker process), :mod:`.replies` (bodies and JSON
+errors), :mod:`.cli` (``serve``).
+
+Multi-model endpoints (``SAGEPACK_MULTI_MODEL=true``): :mod:`.models_api` (the ``/models``
+routes), :mod:`.multimodel` (one worker's models, each handler isolated),
+:mod:`.coordinator` (the supervisor loads and unloads on every worker at once),
+:mod:`.memory` (the container's limit, the workers' memory, giving it back).
 """

@@ -18,9 +18,9 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
-from http import HTTPStatus
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sagepack.errors import HandlerError, InferenceError
 from sagepack.serving import codecs, streaming
@@ -31,15 +31,25 @@ from sagepack.serving.handler import Handler, Stream
 from sagepack.serving.loading import LoadWarning, capture_warnings
 from sagepack.serving.logs import access_logger, logger
 from sagepack.serving.pool import CallTimeout, InferencePool
+from sagepack.serving.replies import (
+    JSON_HEADER,
+    Receive,
+    Scope,
+    Send,
+    header_value,
+    send_body,
+    send_error,
+)
 from sagepack.serving.settings import Settings
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+if TYPE_CHECKING:
+    from sagepack.serving.models_api import ModelsApi
 
 LOADING, READY, FAILED = "loading", "ready", "failed"
-_JSON_HEADER = (b"content-type", b"application/json")
+#: What an invocation runs with: the handler, the model, the model's directory.
+Target = tuple[Handler, Any, Path]
+#: Finds the target of an invocation (given when it started); raises InferenceError.
+Resolve = Callable[[float], Awaitable[Target]]
 
 
 class ServingApp:
@@ -51,7 +61,8 @@ class ServingApp:
     """
 
     def __init__(self, settings: Settings, handler: Handler | None = None,
-                 log_load: bool = True, gpu_id: int | None = None) -> None:
+                 log_load: bool = True, gpu_id: int | None = None,
+                 models: Sequence[Mapping[str, object]] = ()) -> None:
         self.settings = settings
         #: This worker's GPU (``context.system_properties["gpu_id"]``), None on CPU.
         self.gpu_id = gpu_id
@@ -71,6 +82,13 @@ class ServingApp:
         self._loading: concurrent.futures.Future[None] | None = None
         self._limit = settings.max_body_bytes
         self._execution_parameters = json.dumps(settings.execution_parameters()).encode()
+        #: Multi-model endpoints: the ``/models`` routes; ``models`` are those to load at
+        #: start (a worker forked after others loaded them).
+        self.models: ModelsApi | None = None
+        if settings.multi_model:
+            from sagepack.serving.models_api import ModelsApi
+
+            self.models = ModelsApi(self, models)
 
     # --- model loading --------------------------------------------------------------------
 
@@ -88,9 +106,12 @@ class ServingApp:
         started = time.perf_counter()
         with capture_warnings(self.settings.handler_path.stem) as caught:
             try:
-                handler = self.handler or Handler.load(self.settings.handler_path)
-                self.handler = handler
-                self.model = handler.load_model(self.settings.model_dir, self.gpu_id)
+                if self.models is not None:
+                    self.models.load_at_start()
+                else:
+                    handler = self.handler or Handler.load(self.settings.handler_path)
+                    self.handler = handler
+                    self.model = handler.load_model(self.settings.model_dir, self.gpu_id)
             except HandlerError as exc:
                 failure: tuple[str, BaseException] | None = (str(exc), exc.__cause__ or exc)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported on /ping and in the log
@@ -105,8 +126,9 @@ class ServingApp:
             self._failed(*failure)
             return
         self.state = READY
-        logger.info("model loaded from %s by %s in %.0f ms", self.settings.model_dir,
-                    handler.path, (time.perf_counter() - started) * 1000)
+        if self.models is None:
+            logger.info("model loaded from %s by %s in %.0f ms", self.settings.model_dir,
+                        self.settings.handler_path, (time.perf_counter() - started) * 1000)
 
     def _failed(self, reason: str, cause: BaseException) -> None:
         self.failure = reason
@@ -145,30 +167,38 @@ class ServingApp:
         method: str = scope["method"]
         inference_id = ""
         outcome: streaming.Outcome | None = None
-        if path == p.INVOCATIONS:
+        if self.models is not None and (path == p.MODELS or path.startswith(p.MODELS + "/")):
+            status, size, inference_id, outcome = await self.models.handle(scope, receive, send)
+        elif path == p.INVOCATIONS and self.models is not None:
+            status, size = await send_error(
+                send, 404, f"this is a multi-model endpoint: invoke a model with POST "
+                           f"{p.MODELS}/<model_name>{p.INVOKE_SUFFIX}")
+        elif path == p.INVOCATIONS:
             if method == "POST":
-                status, size, inference_id, outcome = await self._invocations(scope, receive,
+                status, size, inference_id, outcome = await self.invocations(scope, receive,
                                                                              send)
             else:
-                status, size = await _error(send, 405, f"{path} takes POST, not {method}",
+                status, size = await send_error(send, 405, f"{path} takes POST, not {method}",
                                             allow=b"POST")
         elif path == p.PING:
             if method in {"GET", "HEAD"}:
                 status, size = await self._ping(send, head=method == "HEAD")
             else:
-                status, size = await _error(send, 405, f"{path} takes GET, not {method}",
+                status, size = await send_error(send, 405, f"{path} takes GET, not {method}",
                                             allow=b"GET, HEAD")
         elif path == p.EXECUTION_PARAMETERS:
             if method in {"GET", "HEAD"}:
-                status, size = 200, await _send(send, 200, self._execution_parameters,
-                                                [_JSON_HEADER])
+                status, size = 200, await send_body(send, 200, self._execution_parameters,
+                                                    [JSON_HEADER])
             else:
-                status, size = await _error(send, 405, f"{path} takes GET, not {method}",
+                status, size = await send_error(send, 405, f"{path} takes GET, not {method}",
                                             allow=b"GET, HEAD")
         else:
-            status, size = await _error(
-                send, 404, f"no route {path}: the server answers GET {p.PING}, POST "
-                           f"{p.INVOCATIONS} and GET {p.EXECUTION_PARAMETERS}")
+            routes = (f"{p.MODELS} (multi-model)" if self.models is not None
+                      else f"POST {p.INVOCATIONS}")
+            status, size = await send_error(
+                send, 404, f"no route {path}: the server answers GET {p.PING}, {routes} "
+                           f"and GET {p.EXECUTION_PARAMETERS}")
         if self.settings.access_log:
             access_logger.info('"%s %s" %d %dB %.1fms%s%s', method, path, status, size,
                                (time.perf_counter() - started) * 1000,
@@ -179,14 +209,17 @@ class ServingApp:
 
     async def _ping(self, send: Send, head: bool) -> tuple[int, int]:
         if self.state == READY:
-            return 200, await _send(send, 200, b"", [])
+            return 200, await send_body(send, 200, b"", [])
         reason = ({"status": LOADING, "message": "the model is loading"} if self.state == LOADING
                   else {"status": FAILED, "message": self.failure})
         body = b"" if head else json.dumps(reason).encode()
-        return 503, await _send(send, 503, body, [_JSON_HEADER])
+        return 503, await send_body(send, 503, body, [JSON_HEADER])
 
-    async def _invocations(self, scope: Scope, receive: Receive,
-                           send: Send) -> tuple[int, int, str, streaming.Outcome | None]:
+    async def invocations(self, scope: Scope, receive: Receive, send: Send,
+                           resolve: Resolve | None = None,
+                           ) -> tuple[int, int, str, streaming.Outcome | None]:
+        """One invocation: read, decode, predict, encode, answer (or stream). ``resolve``
+        finds the handler and model (default: this worker's single model)."""
         started = time.monotonic()
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}
@@ -197,7 +230,7 @@ class ServingApp:
                 body = await read_body(headers, receive, self._limit)
             except Disconnected:  # the client went away
                 return 499, 0, inference_id, None
-            handler = await self._ready(started)
+            handler, model, model_dir = await (resolve or self._ready)(started)
             settings = self.settings
             content_type = codecs.media_type(headers.get("content-type")
                                              or settings.default_content_type)
@@ -213,15 +246,15 @@ class ServingApp:
                                          f"output_fn writes {', '.join(codecs.SUPPORTED)}")
             else:
                 accept = codecs.accept_for_handler(raw_accept, settings.default_accept)
-            context = Context(settings.model_dir, content_type, accept, headers,
-                              gpu_id=self.gpu_id)
+            context = Context(model_dir, content_type, accept, headers, gpu_id=self.gpu_id)
             remaining = settings.timeout_s - (time.monotonic() - started)
             result, result_type = await self.pool.run(
-                max(remaining, 0.0), handler.invoke, self.model, body, context, accept,
+                max(remaining, 0.0), handler.invoke, model, body, context, accept,
                 settings.default_accept, settings.text_bodies)
             del body  # an asynchronous payload may be large: do not hold it while streaming
-            extra = [(b"content-type", _header_value(result_type))]
-            extra += [(key.encode("latin-1"), _header_value(value))
+            del handler, model  # an unloaded model is freed once its last request ends
+            extra = [(b"content-type", header_value(result_type))]
+            extra += [(key.encode("latin-1"), header_value(value))
                       for key, value in context.response_headers.items()]
             if isinstance(result, Stream):
                 outcome = await streaming.respond(
@@ -244,7 +277,7 @@ class ServingApp:
             logger.warning("response of %d bytes to request %s exceeds SageMaker's real-time "
                            "limit of %d bytes: the endpoint will fail it", len(result),
                            self._label(inference_id), p.REALTIME_MAX_RESPONSE_BYTES)
-        return 200, await _send(send, 200, result, extra), inference_id, None
+        return 200, await send_body(send, 200, result, extra), inference_id, None
 
     def _label(self, inference_id: str) -> str:
         """The inference id, else the server's request id ``<pid>-<n>``."""
@@ -255,8 +288,8 @@ class ServingApp:
         if self.pool.wedged and self.on_wedged is not None:
             self.on_wedged()
 
-    async def _ready(self, started: float) -> Handler:
-        """The handler, once the model is loaded; waits (within the timeout) while it loads."""
+    async def _ready(self, started: float) -> Target:
+        """The handler and model, once loaded; waits (within the timeout) while it loads."""
         if self.state == LOADING:
             loading = self.start_loading()
             remaining = self.settings.timeout_s - (time.monotonic() - started)
@@ -266,7 +299,7 @@ class ServingApp:
                 raise InferenceError(503, "the model is still loading") from exc
         if self.state == FAILED or self.handler is None:
             raise InferenceError(503, f"the model is not loaded: {self.failure}")
-        return self.handler
+        return self.handler, self.model, self.settings.model_dir
 
     async def _fail(self, send: Send, error: InferenceError) -> tuple[int, int]:
         cause = error.__cause__
@@ -277,39 +310,13 @@ class ServingApp:
         trace = None
         if self.settings.debug and cause is not None:
             trace = "".join(traceback.format_exception(cause))
-        return await _error(send, error.status_code, error.message, trace=trace)
+        return await send_error(send, error.status_code, error.message, trace=trace)
 
     async def _timed_out(self, send: Send) -> tuple[int, int]:
         pool = self.pool
         logger.error("an invocation outlived %s=%g s; its thread is abandoned (%d hung, limit %d)",
                      p.MODEL_SERVER_TIMEOUT, self.settings.timeout_s, pool.hung, pool.max_hung)
         self._stuck()
-        return await _error(send, 504, f"the handler took longer than {p.MODEL_SERVER_TIMEOUT}="
+        return await send_error(send, 504, f"the handler took longer than {p.MODEL_SERVER_TIMEOUT}="
                                        f"{self.settings.timeout_s:g} s")
 
-
-def _header_value(value: str) -> bytes:
-    return value.encode("latin-1", errors="replace")
-
-
-async def _send(send: Send, status: int, body: bytes,
-                headers: list[tuple[bytes, bytes]]) -> int:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return len(body)
-
-
-async def _error(send: Send, status: int, message: str, *, allow: bytes | None = None,
-                 trace: str | None = None) -> tuple[int, int]:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    content: dict[str, object] = {"status": status, "error": phrase, "message": message}
-    if trace is not None:
-        content["traceback"] = trace
-    headers = [_JSON_HEADER]
-    if allow is not None:
-        headers.append((b"allow", allow))
-    return status, await _send(send, status, json.dumps(content).encode(), headers)

@@ -71,7 +71,10 @@ def _check(settings: Settings) -> int:
     for warning in app.warnings:
         sys.stderr.write(f"serve --check: warning: {warning}\n")
     loaded = app.state == READY
-    if loaded:
+    if loaded and settings.multi_model:
+        sys.stdout.write("serve --check: a multi-model endpoint loads no model at start; "
+                         "each archive brings its own handler\n")
+    elif loaded:
         sys.stdout.write(f"serve --check: {settings.handler_path} loaded the model in "
                          f"{settings.model_dir}\n")
     else:

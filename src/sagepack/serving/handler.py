@@ -95,8 +95,12 @@ class Handler:
     transform_fn: Function | None = None
 
     @classmethod
-    def load(cls, path: Path) -> Handler:
-        """Import the handler file at ``path`` (its folder goes on ``sys.path``) and check it."""
+    def load(cls, path: Path, module_name: str | None = None) -> Handler:
+        """Import the handler file at ``path`` (its folder goes on ``sys.path``) and check it.
+
+        The module is registered in ``sys.modules`` as ``module_name`` (default: the file's
+        stem): multi-model serving gives each model's handler a name of its own.
+        """
         if not path.is_file():
             hint = f"; files in {path.parent}: {', '.join(sorted(f.name for f in path.parent.iterdir()))}" \
                 if path.parent.is_dir() else f" ({path.parent} does not exist)"
@@ -105,7 +109,7 @@ class Handler:
         folder = str(path.parent)
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        name = path.stem
+        name = module_name or path.stem
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
             raise HandlerError(f"handler {path} cannot be imported")

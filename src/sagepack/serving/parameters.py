@@ -55,6 +55,16 @@ Variable                               Default                         Meaning
 ``NVIDIA_VISIBLE_DEVICES``             image (``all`` on GPU images)   A list (``0,1`` or UUIDs) fixes the GPU count;
                                                                        ``all``: counted from the driver's files.
 ``CUDA_VISIBLE_DEVICES``               unset                           If set, caps the GPU count at its length.
+``SAGEPACK_MULTI_MODEL``               ``false``                       ``true``: a multi-model endpoint. No model loads at
+                                                                       start; ``/models`` loads, lists, unloads and invokes
+                                                                       them (see :mod:`.models_api`). Images built for
+                                                                       multi-model serving set it.
+``SAGEPACK_MODELS_DIR``                ``/opt/ml/models``              Where the platform extracts the archives; a load's
+                                                                       ``url`` must lie under it (empty: anywhere).
+``SAGEPACK_MEMORY_BUDGET_MB``          unset                           Memory the workers may use with their models, MiB;
+                                                                       a load beyond it answers 507.
+``SAGEPACK_MEMORY_FRACTION``           ``0.8``                         Unset budget: this fraction of the container's
+                                                                       memory limit (cgroup, else the host's memory).
 =====================================  ==============================  =====================================================
 """
 
@@ -95,6 +105,10 @@ CONFIG_TIMEOUT_S: Final = "SAGEPACK_TIMEOUT_S"
 MAX_REQUEST_MB: Final = "SAGEPACK_MAX_REQUEST_MB"
 GPU: Final = "SAGEPACK_GPU"
 NVIDIA_PROC_DIR: Final = "SAGEPACK_NVIDIA_PROC_DIR"
+MULTI_MODEL: Final = "SAGEPACK_MULTI_MODEL"
+MODELS_DIR: Final = "SAGEPACK_MODELS_DIR"
+MEMORY_BUDGET_MB: Final = "SAGEPACK_MEMORY_BUDGET_MB"
+MEMORY_FRACTION: Final = "SAGEPACK_MEMORY_FRACTION"
 
 # --- environment: set by the NVIDIA container runtime or the user -------------------------
 NVIDIA_VISIBLE_DEVICES: Final = "NVIDIA_VISIBLE_DEVICES"
@@ -108,7 +122,7 @@ ALL: Final = (
     CONFIG_MAX_CONCURRENT_TRANSFORMS, CONFIG_BATCH_STRATEGY, CONFIG_MAX_PAYLOAD_IN_MB, HOST,
     THREADS, MAX_HUNG_THREADS, GRACEFUL_TIMEOUT, HEARTBEAT_TIMEOUT, ACCESS_LOG, LOG_LEVEL,
     TEXT_BODIES, CONFIG_TIMEOUT_S, MAX_REQUEST_MB, GPU, NVIDIA_PROC_DIR, NVIDIA_VISIBLE_DEVICES,
-    CUDA_VISIBLE_DEVICES,
+    CUDA_VISIBLE_DEVICES, MULTI_MODEL, MODELS_DIR, MEMORY_BUDGET_MB, MEMORY_FRACTION,
 )
 
 # --- defaults ------------------------------------------------------------------------------
@@ -123,6 +137,11 @@ MAX_PAYLOAD_MB: Final = 100
 #: The largest ``SAGEPACK_MAX_REQUEST_MB``: asynchronous endpoints send up to 1 GB.
 MAX_REQUEST_MB_LIMIT: Final = 1024
 DEFAULT_NVIDIA_PROC_DIR: Final = "/proc/driver/nvidia/gpus"
+DEFAULT_MODELS_DIR: Final = "/opt/ml/models"
+DEFAULT_MEMORY_FRACTION: Final = 0.8
+#: ``GET /models`` pages: ``max_results`` when not given, and its largest value.
+DEFAULT_MAX_RESULTS: Final = 100
+MAX_RESULTS_LIMIT: Final = 1000
 #: The real-time limit of SageMaker: 6 MB each way (6,291,456 bytes).
 REALTIME_MAX_BODY_BYTES: Final = 6 * 1024 * 1024
 #: Responses larger than this fail on a real-time endpoint: the server warns about them.
@@ -132,6 +151,15 @@ REALTIME_MAX_RESPONSE_BYTES: Final = REALTIME_MAX_BODY_BYTES
 PING: Final = "/ping"
 INVOCATIONS: Final = "/invocations"
 EXECUTION_PARAMETERS: Final = "/execution-parameters"
+#: Multi-model endpoints: ``POST``/``GET /models``, ``GET``/``DELETE /models/<name>``,
+#: ``POST /models/<name>/invoke``.
+MODELS: Final = "/models"
+INVOKE_SUFFIX: Final = "/invoke"
+
+# --- image label ------------------------------------------------------------------------
+#: The label (value ``true``) that tells SageMaker an image serves multi-model endpoints;
+#: such an image sets ``SAGEPACK_MULTI_MODEL=true``.
+MULTI_MODEL_LABEL: Final = "com.amazonaws.sagemaker.capabilities.multi-models"
 
 # --- headers (lower case, as ASGI gives them) ----------------------------------------------
 CUSTOM_ATTRIBUTES_HEADER: Final = "x-amzn-sagemaker-custom-attributes"

@@ -20,6 +20,11 @@ Supervisor and worker talk over a ``SOCK_SEQPACKET`` socket pair, one message pe
 the worker sends ``.`` (heartbeat), ``R`` + report (loaded) or ``F`` + report (failed); the
 supervisor answers ``G`` (serve) or ``B`` + reason (serve 503). A report is JSON:
 ``{"loaded": bool, "reason": str, "detail": str, "warnings": [LoadWarning JSON, ...]}``.
+Multi-model endpoints add four kinds, each with a JSON object (see :mod:`.coordinator`):
+``Q`` (a worker asks to load or unload a model), ``C`` (the supervisor commands every worker
+to load, publish, discard or unload one), ``A`` (a worker's answer to a command), ``D`` (the
+supervisor's answer to a ``Q``). They are sent with :func:`send_json`, which waits for room
+rather than drop them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sagepack.serving.app import READY, ServingApp
@@ -37,6 +43,7 @@ from sagepack.serving.loading import LoadWarning
 from sagepack.serving.logs import logger
 
 HEARTBEAT, LOADED, FAILED, GO, BROKEN = b".", b"R", b"F", b"G", b"B"
+REQUEST, COMMAND, ANSWER, DONE = b"Q", b"C", b"A", b"D"
 _MAX_MESSAGE = 65536
 _MAX_DETAIL = 16000
 _MAX_REASON = 4000
@@ -57,6 +64,34 @@ def send(sock: socket.socket, kind: bytes, payload: bytes = b"") -> bool:
     except (BlockingIOError, BrokenPipeError, ConnectionResetError, OSError):
         return False
     return True
+
+
+def send_json(sock: socket.socket, kind: bytes, content: Mapping[str, object],
+              wait_s: float = 5.0) -> bool:
+    """Send one message that must not be dropped, waiting up to ``wait_s`` for room;
+    False if the peer is gone or never made room."""
+    data = kind + json.dumps(content).encode()
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            sock.send(data)
+            return True
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([], [sock], [], left)
+        except OSError:
+            return False
+
+
+def decode(payload: bytes) -> dict[str, object]:
+    """The JSON object of a message; empty if it is not one."""
+    try:
+        content = json.loads(payload)
+    except ValueError:
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def receive(sock: socket.socket) -> tuple[list[tuple[bytes, bytes]], bool]:
@@ -110,6 +145,8 @@ class Gate:
     backlog: int
     workers: int
     started: float
+    #: What every worker did once it reported, for the log ("loaded the model").
+    done: str = "loaded the model"
     open: bool = False
     broken: str | None = None
     waiting: set[int] = field(default_factory=set)
@@ -156,8 +193,8 @@ class Gate:
             return []
         if not self.open:
             self._listen()
-            logger.info("all %d worker(s) loaded the model %.0f ms after start; accepting "
-                        "connections", self.workers, (time.monotonic() - self.started) * 1000)
+            logger.info("all %d worker(s) %s %.0f ms after start; accepting connections",
+                        self.workers, self.done, (time.monotonic() - self.started) * 1000)
         due = self.waiting - self.serving
         self.serving |= due
         return [(slot, GO) for slot in sorted(due)]
@@ -168,10 +205,12 @@ class Gate:
             self.open = True
 
 
-def load_and_wait(app: ServingApp, sock: socket.socket, supervisor: int) -> bool:
+def load_and_wait(app: ServingApp, sock: socket.socket, supervisor: int,
+                  later: list[tuple[bytes, bytes]] | None = None) -> bool:
     """In a worker: load the model, report, and wait for the verdict (sending heartbeats).
 
     Returns False if the supervisor went away meanwhile. Breaks ``app`` down if told to.
+    Messages that came after the verdict are appended to ``later``.
     """
     loading = app.start_loading()
     while not loading.done():
@@ -190,11 +229,12 @@ def load_and_wait(app: ServingApp, sock: socket.socket, supervisor: int) -> bool
         readable, _, _ = select.select([sock], [], [], _BEAT_S)
         if readable:
             messages, closed = receive(sock)
-            for kind, payload in messages:
-                if kind == GO:
-                    return True
-                if kind == BROKEN:
-                    app.break_down(payload.decode(errors="replace"))
+            for index, (kind, payload) in enumerate(messages):
+                if kind in (GO, BROKEN):
+                    if kind == BROKEN:
+                        app.break_down(payload.decode(errors="replace"))
+                    if later is not None:
+                        later.extend(messages[index + 1:])
                     return True
             if closed:
                 return False

@@ -19,6 +19,9 @@ uvicorn with uvloop and httptools on it), and then only watches:
   30 s SageMaker waits before SIGKILL. As PID 1 it also reaps orphaned processes.
 * A worker whose supervisor died (killed with SIGKILL) notices within a second, through
   its heartbeat pipe, and stops the same graceful way.
+* On a multi-model endpoint the supervisor also holds the list of loaded models and runs
+  every load and unload on all workers at once (:mod:`.coordinator`); a worker forked in
+  place of a dead one loads them all before it accepts.
 """
 
 from __future__ import annotations
@@ -34,24 +37,16 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-# Imported here, in the supervisor, so that forked workers start without importing them.
-import uvicorn
-import uvicorn.loops.uvloop
-import uvicorn.protocols.http.httptools_impl
-import uvloop  # noqa: F401
-
 from sagepack import __version__
-from sagepack.serving import devices, readiness, streaming
-from sagepack.serving.app import ServingApp
+from sagepack.serving import devices, memory, readiness
+from sagepack.serving.coordinator import Budget, Coordinator
 from sagepack.serving.logs import logger, setup_logging
 from sagepack.serving.settings import Settings
+from sagepack.serving.worker import BACKLOG, EXIT_RECYCLE, run_worker
 
-#: Exit code of a worker that asks to be replaced (hung handler threads).
-EXIT_RECYCLE = 75
 _KILL_MARGIN_S = 3.0
 _BACKOFF_MAX_S = 30.0
 _YOUNG_S = 5.0
-BACKLOG = 2048
 
 
 @dataclass
@@ -81,15 +76,25 @@ def serve(settings: Settings) -> int:
     sock = bind(settings.host, settings.port)
     mode = (f"batch (MaxPayloadInMB {settings.max_payload_mb})" if settings.batch
             else "real-time")
-    logger.info("sagepack %s serving: model dir %s, handler %s", __version__,
-                settings.model_dir, settings.handler_path)
+    if settings.multi_model:
+        logger.info("sagepack %s serving a multi-model endpoint: each model's handler is "
+                    "code/%s in its archive", __version__, settings.program)
+    else:
+        logger.info("sagepack %s serving: model dir %s, handler %s", __version__,
+                    settings.model_dir, settings.handler_path)
     limit = settings.max_body_bytes
     logger.info("listening on %s:%d: %d worker(s) x %d inference thread(s), timeout %g s, "
                 "%s, %s", settings.host, settings.port, settings.workers, settings.threads,
                 settings.timeout_s, mode,
                 "no body limit (streamed)" if limit is None else f"body limit {limit} bytes")
     log_placement(settings)
-    return Supervisor(settings, sock, started).run()
+    supervisor = Supervisor(settings, sock, started)
+    if supervisor.coordinator is not None:
+        logger.info("multi-model endpoint: no model at start; models under %s, memory budget "
+                    "%s (%s)", settings.models_dir or "any folder",
+                    memory.mib(supervisor.coordinator.budget.bytes),
+                    supervisor.coordinator.budget.source)
+    return supervisor.run()
 
 
 def log_placement(settings: Settings) -> None:
@@ -121,8 +126,15 @@ class Supervisor:
         self.backoff: dict[int, float] = {}
         self.stopping = False
         self.deadline = math.inf
-        self.gate = readiness.Gate(sock, BACKLOG, settings.workers, started)
+        self.gate = readiness.Gate(sock, BACKLOG, settings.workers, started,
+                                   "started" if settings.multi_model else "loaded the model")
         self._wake_r, self._wake_w = os.pipe()
+        #: Multi-model endpoints: the models every worker serves (see :mod:`.coordinator`).
+        self.coordinator: Coordinator | None = None
+        if settings.multi_model:
+            self.coordinator = Coordinator(
+                settings.workers, Budget.of(settings), self._command, self._command,
+                lambda: [os.getpid(), *(w.pid for w in self.workers.values())])
 
     def run(self) -> int:
         os.set_blocking(self._wake_w, False)
@@ -141,6 +153,10 @@ class Supervisor:
             self._reap()
             if not self.stopping:
                 self._tell_verdicts()
+                if self.coordinator is not None:
+                    self.coordinator.step(set(self.gate.serving),
+                                          len(self.gate.serving) == self.settings.workers,
+                                          self.gate.broken)
             now = time.monotonic()
             if self.stopping:
                 if now >= self.deadline:
@@ -152,7 +168,7 @@ class Supervisor:
                 continue
             self._check_heartbeats(now)
             for slot, when in list(self.pending.items()):
-                if now >= when:
+                if now >= when and (self.coordinator is None or self.coordinator.active is None):
                     del self.pending[slot]
                     self._spawn(slot)
         self._reap()
@@ -179,8 +195,17 @@ class Supervisor:
 
     # --- workers --------------------------------------------------------------------------
 
+    def _command(self, slot: int, content: object) -> bool:
+        """Send a multi-model message to worker ``slot``: a command, or an answer."""
+        worker = self.workers.get(slot)
+        if worker is None or worker.channel is None or not isinstance(content, dict):
+            return False
+        kind = readiness.DONE if "id" in content else readiness.COMMAND
+        return readiness.send_json(worker.channel, kind, content)
+
     def _spawn(self, slot: int) -> None:
         assert self.sock is not None
+        models = self.coordinator.snapshot() if self.coordinator is not None else []
         ours, theirs = readiness.channel()
         pid = os.fork()
         if pid == 0:  # the worker
@@ -193,7 +218,7 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                code = run_worker(self.settings, self.sock, theirs, slot)
+                code = run_worker(self.settings, self.sock, theirs, slot, models)
             finally:
                 with contextlib.suppress(OSError, ValueError):
                     sys.stdout.flush()
@@ -221,6 +246,10 @@ class Supervisor:
             if kind in (readiness.LOADED, readiness.FAILED) and not worker.reported:
                 worker.reported = True
                 self.gate.report(worker.slot, worker.pid, readiness.LoadReport.decode(payload))
+            elif kind == readiness.REQUEST and self.coordinator is not None:
+                self.coordinator.request(worker.slot, readiness.decode(payload))
+            elif kind == readiness.ANSWER and self.coordinator is not None:
+                self.coordinator.answer(worker.slot, readiness.decode(payload))
         if closed:  # the worker closed its end: it is exiting; _reap will see it
             worker.channel.close()
             worker.channel = None
@@ -244,6 +273,8 @@ class Supervisor:
                 continue  # an orphan re-parented to us (we may be PID 1)
             del self.workers[worker.slot]
             self.gate.forget(worker.slot)
+            if self.coordinator is not None:
+                self.coordinator.worker_gone(worker.slot)
             if worker.channel is not None:
                 worker.channel.close()
             if self.stopping:
@@ -286,61 +317,3 @@ def _death(code: int) -> str:
 def _kill(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def _exit_now(_signum: int, _frame: FrameType | None) -> None:
-    """SIGTERM before uvicorn took over (or re-raised after it finished): exit cleanly."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    os._exit(0)
-
-
-def run_worker(settings: Settings, sock: socket.socket, channel: socket.socket, slot: int) -> int:
-    """One worker process: load the model, wait for the supervisor's verdict, serve until
-    told to stop; returns the exit code."""
-    signal.signal(signal.SIGTERM, _exit_now)
-    signal.signal(signal.SIGINT, _exit_now)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    channel.setblocking(False)
-    supervisor = os.getppid()
-    app = ServingApp(settings, log_load=False, gpu_id=settings.gpu_id(slot))
-    if not readiness.load_and_wait(app, channel, supervisor):
-        logger.error("worker %d: the supervisor is gone; stopping", slot)
-        return 0
-
-    async def heartbeat() -> None:
-        readiness.send(channel, readiness.HEARTBEAT)  # a full channel drops a beat: fine
-        messages, closed = readiness.receive(channel)
-        for kind, payload in messages:
-            if kind == readiness.BROKEN:
-                app.break_down(payload.decode(errors="replace"))
-        if closed or os.getppid() != supervisor:
-            orphaned()
-
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", ws="none", lifespan="off", interface="asgi3",
-        log_config=None, access_log=False, server_header=False, proxy_headers=False,
-        timeout_keep_alive=65, timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
-        callback_notify=heartbeat, timeout_notify=0, backlog=BACKLOG,
-    )
-    server = uvicorn.Server(config)
-    exit_code = 0
-
-    def wedged() -> None:
-        nonlocal exit_code
-        logger.error("worker %d: %d handler calls hang; finishing requests and handing over to a "
-                     "new worker", slot, app.pool.hung)
-        exit_code = EXIT_RECYCLE
-        server.should_exit = True
-
-    def orphaned() -> None:
-        if not server.should_exit:
-            logger.error("worker %d: the supervisor is gone; stopping", slot)
-            server.should_exit = True
-
-    app.on_wedged = wedged
-    streaming.quiet_aborts()
-    server.run(sockets=[sock])
-    app.pool.shutdown()
-    return exit_code
-

@@ -62,6 +62,13 @@ class Settings:
     gpus: int = 0
     #: How ``gpus`` was found, for the start-up log.
     gpu_source: str = ""
+    #: A multi-model endpoint: no model at start, ``/models`` manages them.
+    multi_model: bool = False
+    #: Where a load's ``url`` must lie (None: anywhere).
+    models_dir: Path | None = Path(p.DEFAULT_MODELS_DIR)
+    #: ``SAGEPACK_MEMORY_BUDGET_MB`` in bytes, None for a fraction of the container's limit.
+    memory_budget_bytes: int | None = None
+    memory_fraction: float = p.DEFAULT_MEMORY_FRACTION
 
     @property
     def max_body_bytes(self) -> int | None:
@@ -131,6 +138,13 @@ class Settings:
         if reader.raw(p.MAX_REQUEST_MB) is not None:
             max_request_mb = reader.integer(p.MAX_REQUEST_MB, 0, low=1,
                                             high=p.MAX_REQUEST_MB_LIMIT) or None
+        budget_mb = reader.integer(p.MEMORY_BUDGET_MB, 0, low=1, high=1 << 30) \
+            if reader.raw(p.MEMORY_BUDGET_MB) is not None else 0
+        fraction = reader.number(p.MEMORY_FRACTION, p.DEFAULT_MEMORY_FRACTION, low=0.01,
+                                 what="a fraction such as 0.8")
+        if fraction > 1:
+            reader.problem(p.MEMORY_FRACTION, f"must be at most 1, got {fraction:g}")
+        models_dir = env.get(p.MODELS_DIR, p.DEFAULT_MODELS_DIR).strip()
         default_accept = (env.get(p.DEFAULT_ACCEPT) or env.get(p.DEFAULT_INVOCATIONS_ACCEPT)
                           or p.JSON).strip().lower()
         settings = cls(
@@ -161,6 +175,10 @@ class Settings:
             gpu=gpu,
             gpus=found.count,
             gpu_source=found.source,
+            multi_model=reader.boolean(p.MULTI_MODEL, False),
+            models_dir=Path(models_dir) if models_dir else None,
+            memory_budget_bytes=budget_mb * 1048576 or None,
+            memory_fraction=min(fraction, 1.0),
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             reader.problem(p.LOG_LEVEL, f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
@@ -199,14 +217,15 @@ class _Reader:
             return default
         return value
 
-    def number(self, name: str, default: float, *, low: float) -> float:
+    def number(self, name: str, default: float, *, low: float,
+               what: str = "a number of seconds") -> float:
         raw = self.raw(name)
         if raw is None:
             return default
         try:
             value = float(raw)
         except ValueError:
-            self.problem(name, f"must be a number of seconds, got {raw!r}")
+            self.problem(name, f"must be {what}, got {raw!r}")
             return default
         if not value >= low or value == float("inf"):
             self.problem(name, f"must be a finite number >= {low}, got {raw!r}")
