@@ -67,7 +67,7 @@ def test_context_holds_only_the_serving_runtime_and_an_executable_serve(tmp_path
         members = {m.name: m for m in tar.getmembers()}
     names = sorted(members)
     top = {n.split("/")[2] for n in names if n.startswith("runtime/sagepack/")}
-    assert top == {"__init__.py", "errors.py", "py.typed", "serving"}
+    assert top == {"__init__.py", "errors.py", "problems.py", "py.typed", "serving"}
     assert members["runtime/serve"].mode == 0o755
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members.values())

@@ -103,7 +103,7 @@ def test_baked_image_tags_labels_layers_and_contents(project: Settings, docker_c
         python -c 'import sagepack.serving, numpy, uvicorn; print("imports ok")'
     """)
     assert status == 0, output
-    assert sorted(output.split()[:-2]) == ["__init__.py", "errors.py", "py.typed", "serving"]
+    assert sorted(output.split()[:-2]) == ["__init__.py", "errors.py", "problems.py", "py.typed", "serving"]
     assert "imports ok" in output
 
 

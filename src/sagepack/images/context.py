@@ -33,7 +33,7 @@ VENV = PurePosixPath("/opt/venv")
 SITE_PACKAGES = VENV / "lib/python3.11/site-packages"
 MODEL_DIR = PurePosixPath("/opt/ml/model")
 # What of sagepack goes into images: the serving runtime and what it imports.
-RUNTIME_FILES = ("__init__.py", "errors.py", "py.typed")
+RUNTIME_FILES = ("__init__.py", "errors.py", "problems.py", "py.typed")
 RUNTIME_PACKAGES = ("serving",)
 SKIP_NAMES = ("__pycache__",)
 SKIP_SUFFIXES = (".pyc", ".pyo")

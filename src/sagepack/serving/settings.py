@@ -12,13 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagepack.errors import ConfigError, ConfigProblem
+from sagepack.problems import Reader
 from sagepack.serving import devices
 from sagepack.serving import parameters as p
 
 _ENVIRONMENT = Path("environment")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
+_SECONDS = "a number of seconds"
+_STRATEGY_ALIASES = {"MULTIRECORD": "MULTI_RECORD", "SINGLERECORD": "SINGLE_RECORD"}
+
+
+def _strategy(raw: str) -> str:
+    """``MultiRecord``, ``multi-record`` ... -> ``MULTI_RECORD`` (SageMaker's spellings)."""
+    value = raw.strip().upper().replace("-", "_")
+    return _STRATEGY_ALIASES.get(value, value)
 
 
 def cpu_count() -> int:
@@ -111,7 +117,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from ``environ`` (default: the process environment)."""
         env = dict(os.environ if environ is None else environ)
-        reader = _Reader(env)
+        reader = Reader(env, _ENVIRONMENT)
         gpu = reader.boolean(p.GPU, devices.gpu_placement(env))
         found = devices.GpuCount(0, "")
         if gpu:
@@ -127,21 +133,22 @@ class Settings:
             reader.problem(p.PROGRAM, f"must be a module file name such as inference.py, got {program!r}")
         payload_default = reader.integer(p.CONFIG_MAX_PAYLOAD_IN_MB, p.DEFAULT_PAYLOAD_MB,
                                          low=0, high=p.MAX_PAYLOAD_MB)
-        strategy_default = reader.choice(p.CONFIG_BATCH_STRATEGY, "MULTI_RECORD")
+        strategy_default = reader.text_choice(p.CONFIG_BATCH_STRATEGY, p.BATCH_STRATEGIES,
+                                              "MULTI_RECORD", canonical=_strategy)
         concurrency_default = reader.integer(p.CONFIG_MAX_CONCURRENT_TRANSFORMS, workers,
                                              low=1, high=1024)
         batch = reader.boolean(p.BATCH, False)
         timeout_default = reader.number(p.CONFIG_TIMEOUT_S,
                                         p.BATCH_TIMEOUT_S if batch else p.DEFAULT_TIMEOUT_S,
-                                        low=0.001)
+                                        low=0.001, kind=_SECONDS)
         max_request_mb: int | None = None
-        if reader.raw(p.MAX_REQUEST_MB) is not None:
+        if reader.text(p.MAX_REQUEST_MB) is not None:
             max_request_mb = reader.integer(p.MAX_REQUEST_MB, 0, low=1,
                                             high=p.MAX_REQUEST_MB_LIMIT) or None
         budget_mb = reader.integer(p.MEMORY_BUDGET_MB, 0, low=1, high=1 << 30) \
-            if reader.raw(p.MEMORY_BUDGET_MB) is not None else 0
+            if reader.text(p.MEMORY_BUDGET_MB) is not None else 0
         fraction = reader.number(p.MEMORY_FRACTION, p.DEFAULT_MEMORY_FRACTION, low=0.01,
-                                 what="a fraction such as 0.8")
+                                 kind="a fraction such as 0.8")
         if fraction > 1:
             reader.problem(p.MEMORY_FRACTION, f"must be at most 1, got {fraction:g}")
         models_dir = env.get(p.MODELS_DIR, p.DEFAULT_MODELS_DIR).strip()
@@ -151,14 +158,16 @@ class Settings:
             host=env.get(p.HOST) or "0.0.0.0",
             port=reader.integer(p.BIND_TO_PORT, p.DEFAULT_PORT, low=1, high=65535),
             workers=workers,
-            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT, timeout_default, low=0.001),
+            timeout_s=reader.number(p.MODEL_SERVER_TIMEOUT, timeout_default, low=0.001,
+                                    kind=_SECONDS),
             model_dir=model_dir,
             handler_dir=handler_dir,
             program=program,
             batch=batch,
             max_payload_mb=reader.integer(p.MAX_PAYLOAD_IN_MB, payload_default,
                                           low=0, high=p.MAX_PAYLOAD_MB),
-            batch_strategy=reader.choice(p.BATCH_STRATEGY, strategy_default),
+            batch_strategy=reader.text_choice(p.BATCH_STRATEGY, p.BATCH_STRATEGIES,
+                                              strategy_default, canonical=_strategy),
             max_concurrent_transforms=reader.integer(p.MAX_CONCURRENT_TRANSFORMS,
                                                      concurrency_default, low=1, high=1024),
             default_accept=default_accept,
@@ -166,8 +175,10 @@ class Settings:
             debug=reader.boolean(p.DEBUG, False),
             threads=reader.integer(p.THREADS, 1, low=1, high=256),
             max_hung_threads=reader.integer(p.MAX_HUNG_THREADS, 2, low=1, high=1024),
-            graceful_timeout_s=reader.number(p.GRACEFUL_TIMEOUT, 20.0, low=0.0),
-            heartbeat_timeout_s=reader.number(p.HEARTBEAT_TIMEOUT, 30.0, low=1.0),
+            graceful_timeout_s=reader.number(p.GRACEFUL_TIMEOUT, 20.0, low=0.0,
+                                             kind=_SECONDS),
+            heartbeat_timeout_s=reader.number(p.HEARTBEAT_TIMEOUT, 30.0, low=1.0,
+                                              kind=_SECONDS),
             access_log=reader.boolean(p.ACCESS_LOG, True),
             log_level=(env.get(p.LOG_LEVEL) or "INFO").strip().upper(),
             text_bodies=reader.boolean(p.TEXT_BODIES, True),
@@ -182,76 +193,5 @@ class Settings:
         )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             reader.problem(p.LOG_LEVEL, f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
-        if reader.problems:
-            raise ConfigError(reader.problems)
+        reader.raise_if_problems()
         return settings
-
-
-class _Reader:
-    """Parses variables and collects every problem instead of stopping at the first."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[ConfigProblem] = []
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(ConfigProblem(_ENVIRONMENT, name, message))
-
-    def raw(self, name: str) -> str | None:
-        value = self.env.get(name)
-        if value is None or not value.strip():
-            return None
-        return value.strip()
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        raw = self.raw(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            self.problem(name, f"must be a whole number, got {raw!r}")
-            return default
-        if not low <= value <= high:
-            self.problem(name, f"must be between {low} and {high}, got {value}")
-            return default
-        return value
-
-    def number(self, name: str, default: float, *, low: float,
-               what: str = "a number of seconds") -> float:
-        raw = self.raw(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            self.problem(name, f"must be {what}, got {raw!r}")
-            return default
-        if not value >= low or value == float("inf"):
-            self.problem(name, f"must be a finite number >= {low}, got {raw!r}")
-            return default
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.env.get(name)
-        if raw is None:
-            return default
-        value = raw.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        self.problem(name, f"must be true or false, got {raw!r}")
-        return default
-
-    def choice(self, name: str, default: str) -> str:
-        raw = self.raw(name)
-        if raw is None:
-            return default
-        value = raw.upper().replace("-", "_")
-        aliases = {"MULTIRECORD": "MULTI_RECORD", "SINGLERECORD": "SINGLE_RECORD"}
-        value = aliases.get(value, value)
-        if value not in p.BATCH_STRATEGIES:
-            self.problem(name, f"must be MULTI_RECORD or SINGLE_RECORD, got {raw!r}")
-            return default
-        return value
