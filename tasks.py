@@ -198,3 +198,32 @@ def publish(c: Context, model: str | None = None, variant: str | None = None,
         settings = _settings(region=region)
         publish_models(settings, settings.select(model), [variant] if variant else None,
                        dry_run=dry_run, force=force)
+
+
+@task(help={"model": "the model (needed when there are several)",
+            "variant": "image variant (default: cpu)",
+            "dry-run": "print every resource and parameter and stop: nothing is touched",
+            "wait": "follow the endpoint to InService, then send the [[samples]]",
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+def deploy(c: Context, model: str | None = None, variant: str = "cpu",
+           dry_run: bool = False, wait: bool = False, region: str | None = None) -> None:
+    """Create or update a SageMaker endpoint from what publish recorded."""
+    from sagepack.deploy import deploy as deploy_model
+
+    with _user_errors():
+        settings = _settings(region=region)
+        deploy_model(settings, settings.select_one(model), variant, dry_run=dry_run,
+                     wait=wait)
+
+
+@task(help={"model": "the model (needed when there are several)",
+            "variant": "image variant (default: cpu)",
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+def undeploy(c: Context, model: str | None = None, variant: str = "cpu",
+             region: str | None = None) -> None:
+    """Delete the endpoint deploy made, its config and its model (sagepack's only)."""
+    from sagepack.deploy import undeploy as undeploy_model
+
+    with _user_errors():
+        settings = _settings(region=region)
+        undeploy_model(settings, settings.select_one(model), variant)
