@@ -153,7 +153,13 @@ def test(c: Context, model: str | None = None, variant: str | None = None,
             "output-filter": "JSONPath applied to each output (default $)",
             "join-source": "None or Input", "timeout": "seconds per invocation (default 600)",
             "retries": "retries per invocation, 0-3 (default 3)",
-            "deadline": "seconds the container has to answer /ping (default 240)"},
+            "deadline": "seconds the container has to answer /ping (default 240)",
+            "remote": "run as a SageMaker batch transform job of the published model "
+                      "(input: a local file or folder, uploaded, or an s3:// prefix)",
+            "instance-type": "with --remote: instance type (default: [deploy] "
+                             "transform_instance_type, then transform_instance_types)",
+            "instance-count": "with --remote: number of instances (default 1)",
+            "keep-in-s3": "with --remote: leave the outputs in S3, download nothing"},
       auto_shortflags=False)
 def transform(c: Context, input: str, output: str, model: str | None = None,
               variant: str = "cpu", content_type: str | None = None,
@@ -162,9 +168,10 @@ def transform(c: Context, input: str, output: str, model: str | None = None,
               max_concurrent: str | None = None, assemble_with: str = "None",
               compression: str = "None", input_filter: str = "$", output_filter: str = "$",
               join_source: str = "None", timeout: int = 600, retries: int = 3,
-              deadline: int = 240) -> None:
-    """Run a SageMaker batch transform job on local files against the model's image."""
-    from sagepack.containers import run_transform_job
+              deadline: int = 240, remote: bool = False, instance_type: str | None = None,
+              instance_count: str | None = None, keep_in_s3: bool = False) -> None:
+    """Run a SageMaker batch transform job on local files against the model's image
+    (or, with --remote, on SageMaker's fleet)."""
     from sagepack.transform import TransformJob
     from sagepack.transform.params import optional_int
 
@@ -179,6 +186,16 @@ def transform(c: Context, input: str, output: str, model: str | None = None,
             assemble_with=assemble_with, compression=compression,
             input_filter=input_filter, output_filter=output_filter,
             join_source=join_source, timeout_s=timeout, retries=retries)
+        if remote:
+            from sagepack.transform.remote import RemoteTarget, run_remote
+
+            run_remote(settings, chosen, variant, job, RemoteTarget(
+                input=input, instance_type=instance_type,
+                instance_count=optional_int(instance_count, "--instance-count"),
+                keep_in_s3=keep_in_s3))
+            return
+        from sagepack.containers import run_transform_job
+
         report = run_transform_job(settings, chosen, chosen.variant(variant), job,
                                    deadline_s=deadline)
         report.raise_for_failures()
@@ -198,3 +215,32 @@ def publish(c: Context, model: str | None = None, variant: str | None = None,
         settings = _settings(region=region)
         publish_models(settings, settings.select(model), [variant] if variant else None,
                        dry_run=dry_run, force=force)
+
+
+@task(help={"model": "the model (needed when there are several)",
+            "variant": "image variant (default: cpu)",
+            "dry-run": "print every resource and parameter and stop: nothing is touched",
+            "wait": "follow the endpoint to InService, then send the [[samples]]",
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+def deploy(c: Context, model: str | None = None, variant: str = "cpu",
+           dry_run: bool = False, wait: bool = False, region: str | None = None) -> None:
+    """Create or update a SageMaker endpoint from what publish recorded."""
+    from sagepack.deploy import deploy as deploy_model
+
+    with _user_errors():
+        settings = _settings(region=region)
+        deploy_model(settings, settings.select_one(model), variant, dry_run=dry_run,
+                     wait=wait)
+
+
+@task(help={"model": "the model (needed when there are several)",
+            "variant": "image variant (default: cpu)",
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+def undeploy(c: Context, model: str | None = None, variant: str = "cpu",
+             region: str | None = None) -> None:
+    """Delete the endpoint deploy made, its config and its model (sagepack's only)."""
+    from sagepack.deploy import undeploy as undeploy_model
+
+    with _user_errors():
+        settings = _settings(region=region)
+        undeploy_model(settings, settings.select_one(model), variant)

@@ -133,6 +133,11 @@ class PublishError(SagepackError):
     """Publishing to ECR, S3 or SageMaker failed or was refused."""
 
 
+class DeployError(SagepackError):
+    """Deploying, checking or removing an endpoint, or a remote transform job, failed or was
+    refused."""
+
+
 # --- serving (raised inside the image) ----------------------------------------------
 
 

@@ -15,6 +15,7 @@ a :class:`~sagepack.errors.ConfigError` whose lines name the file, the key and w
 expected. Nothing here runs inside an image, builds, or talks to Docker or AWS.
 """
 
+from sagepack.config.deploy import DataCaptureSettings, DeploySettings, ServerlessSettings
 from sagepack.config.model import (
     ARTIFACT_MODES,
     DEFAULT_EXCLUDES,
@@ -47,9 +48,12 @@ __all__ = [
     "MODEL_CONFIG_NAME",
     "SPLIT_TYPES",
     "STRATEGIES",
+    "DataCaptureSettings",
+    "DeploySettings",
     "ModelConfig",
     "ProjectConfig",
     "Sample",
+    "ServerlessSettings",
     "Settings",
     "ValidationTransform",
     "Variant",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sagepack.config.deploy import DeploySettings, load_deploy
 from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
 from sagepack.cuda import TARGET_KEYS, CudaTarget, parse_target
 from sagepack.errors import ConfigError, ConfigProblem
@@ -84,6 +85,7 @@ class ModelConfig:
     description: str = ""
     model_package_group: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    deploy: DeploySettings = field(default_factory=DeploySettings)
 
     def variant(self, name: str) -> Variant:
         try:
@@ -212,6 +214,7 @@ def load_model(model_root: Path, project: ProjectConfig,
     val_t = t.table("validation")
     if val_t is not None:
         validation = _load_validation(val_t, model_root)
+    deploy = load_deploy(t.table("deploy"))
     t.finish()
 
     if len(problems) > before or name is None or version is None:
@@ -227,5 +230,5 @@ def load_model(model_root: Path, project: ProjectConfig,
         realtime_instance_types=realtime, transform_instance_types=transform,
         samples=tuple(samples), validation=validation,
         exclude=DEFAULT_EXCLUDES + exclude, description=description,
-        model_package_group=package_group, env=env,
+        model_package_group=package_group, env=env, deploy=deploy,
     )

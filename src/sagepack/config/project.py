@@ -29,6 +29,7 @@ ENV_OVERRIDES = {
     "SAGEPACK_DIST_DIR": "dist_dir",
     "SAGEPACK_REGISTRY": "registry",
     "SAGEPACK_VALIDATION_ROLE_ARN": "validation_role_arn",
+    "SAGEPACK_EXECUTION_ROLE_ARN": "execution_role_arn",
     "SAGEPACK_WHEELHOUSE_DIR": "wheelhouse_dir",
     "SAGEPACK_DEBIAN_MIRROR": "debian_mirror",
 }
@@ -51,6 +52,7 @@ class ProjectConfig:
     kms_key_id: str | None = None
     registry: str | None = None
     validation_role_arn: str | None = None
+    execution_role_arn: str | None = None
     tag_mutability: str = "IMMUTABLE"
     source_date_epoch: int | None = None
     wheelhouse_dir: Path = Path("~/.cache/sagepack/wheelhouse")
@@ -97,6 +99,7 @@ def load_project(root: Path, env: Mapping[str, str],
         "kms_key_id": t.get("kms_key_id", str, None),
         "registry": t.get("registry", str, None),
         "validation_role_arn": t.get("validation_role_arn", str, None),
+        "execution_role_arn": t.get("execution_role_arn", str, None),
         "dist_dir": t.get("dist_dir", str, "dist"),
         "wheelhouse_dir": t.get("wheelhouse_dir", str, None),
         "debian_mirror": t.get("debian_mirror", str, DEFAULT_DEBIAN_MIRROR),
@@ -150,6 +153,7 @@ def load_project(root: Path, env: Mapping[str, str],
         kms_key_id=values["kms_key_id"],
         registry=values["registry"],
         validation_role_arn=values["validation_role_arn"],
+        execution_role_arn=values["execution_role_arn"],
         tag_mutability=tag_mutability,
         source_date_epoch=source_date_epoch,
         wheelhouse_dir=wheelhouse.expanduser(),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from sagepack.errors import PublishError
 from sagepack.files import write_json
 from sagepack.publish.model_package import PackageResult
 from sagepack.publish.plan import REPORT_NAME, PublishPlan
@@ -92,6 +93,22 @@ class PublishReport:
             write_json(path, record)
             self.written.append(path)
         return self.written
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The ``publish.json`` at ``path``, refused with a clear message when it is missing,
+    unreadable or written by another version of this format."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PublishError(f"{path}: not found; publish first (invoke publish)") from None
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"{path}: unreadable publish record: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise PublishError(f"{path}: expected a publish record of schema {SCHEMA_VERSION}, "
+                           f"got {got!r}; publish again (invoke publish)")
+    return data
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -171,8 +171,13 @@ def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
     raise TransformError(f"{name} {value!r} is not one of {', '.join(allowed)}")
 
 
-def resolve(job: TransformJob, container: ExecutionParameters | None) -> JobParameters:
-    """Apply precedence and validate; raises :class:`TransformError` listing every problem."""
+def resolve(job: TransformJob, container: ExecutionParameters | None, *,
+            local: bool = True) -> JobParameters:
+    """Apply precedence and validate; raises :class:`TransformError` listing every problem.
+
+    The same checks serve the local emulator and a remote job (``local=False``), so that a
+    parameter SageMaker would refuse is the same error in both; only the checks of local
+    input and output folders are skipped for a remote job."""
     container = container or ExecutionParameters()
     problems: list[str] = []
     sources: dict[str, str] = {}
@@ -271,14 +276,16 @@ def resolve(job: TransformJob, container: ExecutionParameters | None) -> JobPara
                 f"{choices['SplitType']}"
             )
 
-    if not job.input.exists():
+    if not local:
+        pass
+    elif not job.input.exists():
         problems.append(f"input {job.input} does not exist")
     elif job.input.is_dir() and job.output.resolve().is_relative_to(job.input.resolve()):
         problems.append(
             f"output folder {job.output} is inside the input folder {job.input}: "
             "its .out files would be read as input"
         )
-    if job.output.exists() and not job.output.is_dir():
+    if local and job.output.exists() and not job.output.is_dir():
         problems.append(f"output {job.output} exists and is not a folder")
 
     if problems:

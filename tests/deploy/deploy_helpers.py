@@ -1,0 +1,148 @@
+"""Helpers of the deploy tests: a proxy in front of moto's SageMaker, and a published demo.
+
+moto creates endpoints ``InService`` and transform jobs ``Completed`` at once, and never
+fails them. :class:`StatusProxy` forwards every request to the real moto server and, for
+the Describe calls given a script, overlays the next scripted fields (``EndpointStatus``,
+``FailureReason``...) on moto's real answer: the states SageMaker would go through. It
+also records each request's action and JSON body, to show parameters moto drops.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from publish_helpers import ACCOUNT, Project
+
+from sagepack.publish.checksums import UploadSettings, digest_file
+from sagepack.publish.plan import PublishPlan
+from sagepack.publish.report import ArchiveResult, ImageResult, PublishReport
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagepack-endpoint"
+IMAGE_DIGEST = "sha256:" + "d" * 64
+IMAGE_ID = "sha256:" + "1" * 64
+
+
+class StatusProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.scripts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def script(self, action: str, *states: dict[str, Any]) -> None:
+        """The next ``action`` answers (``DescribeEndpoint``...) get these fields on top."""
+        with self._lock:
+            self.scripts[action].extend(states)
+
+    def sent(self, action: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [body for name, body in self.requests if name == action]
+
+    def start(self) -> StatusProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+                with proxy._lock:
+                    proxy.requests.append((action, json.loads(body or b"{}")))
+                    overlay = proxy.scripts[action].pop(0) if proxy.scripts[action] else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "content-length", "host")}
+                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
+                try:
+                    conn.request("POST", self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    status, reply_headers = resp.status, resp.getheaders()
+                finally:
+                    conn.close()
+                if overlay is not None and status == 200:
+                    data = json.dumps({**json.loads(data), **overlay}).encode()
+                self.send_response(status)
+                for key, value in reply_headers:
+                    if key.lower() not in ("content-length", "connection",
+                                           "transfer-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def write_samples(project: Project, answer: bytes = b"1\n") -> None:
+    samples = project.model_root / "samples"
+    samples.mkdir(exist_ok=True)
+    (samples / "request.csv").write_bytes(b"5.1,3.5,1.4,0.2\n")
+    (samples / "response.csv").write_bytes(answer)
+
+
+SAMPLES = """\
+[[samples]]
+name = "csv"
+body = "samples/request.csv"
+content_type = "text/csv"
+accept = "text/csv"
+expected = "samples/response.csv"
+"""
+
+
+def demo_project(project: Project, deploy: str = "", tool: str = "") -> Project:
+    """The publishing tests' demo model with samples, a role and a ``[deploy]`` table."""
+    write_samples(project)
+    project.write(extra_tool=f'execution_role_arn = "{ROLE}"\n' + tool,
+                  extra_model=SAMPLES + deploy)
+    return project
+
+
+def publish_record(project: Project, digest: str = IMAGE_DIGEST) -> Path:
+    """``dist/demo/publish.json`` as publish writes it, for an archive really packed."""
+    archive = project.pack()
+    settings = project.settings()
+    dist = settings.project.dist_for("demo")
+    plan = PublishPlan(region=project.region, account_id=ACCOUNT, registry=project.registry,
+                       bucket=project.bucket, kms_key_id=None, tag_mutability="IMMUTABLE",
+                       images=(), archives=(), packages=(), dist={"demo": dist})
+    repo = f"{project.registry}/{project.repository()}"
+    file = digest_file(archive, UploadSettings())
+    report = PublishReport(plan=plan, dry_run=False, account_id=ACCOUNT,
+                           registry=project.registry)
+    report.images.append(ImageResult(model="demo", variant="cpu", tag="1.0.0-cpu",
+                                     uri=f"{repo}:1.0.0-cpu", digest=digest,
+                                     image_id=IMAGE_ID, action="pushed"))
+    report.archives.append(ArchiveResult(
+        model="demo", s3_uri=f"s3://{project.bucket}/models/demo/1.0.0/model.tar.gz",
+        sha256=file.sha256, size=file.size, action="uploaded"))
+    return report.write({"demo": "1.0.0"})[0]
