@@ -8,9 +8,10 @@ import pytest
 
 from sagepack.compare import response_diffs
 from sagepack.config import Sample
-from sagepack.containers.contract import MAX_PAYLOAD_BYTES, check_no_credentials, serving_port
+from sagepack.containers.contract import check_no_credentials, serving_port
 from sagepack.containers.readiness import NotReady, PingResult, wait_until_ready
 from sagepack.errors import ContainerError
+from sagepack.serving.parameters import REALTIME_MAX_BODY_BYTES as MAX_PAYLOAD_BYTES
 from sagepack.smoke.compose import render
 from sagepack.smoke.probes import grown_body
 from sagepack.smoke.report import FAILED, PASSED, SKIPPED, read_junit

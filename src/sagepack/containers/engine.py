@@ -8,7 +8,7 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
-from sagepack.containers.contract import RUN_LABEL
+from sagepack.labels import RUN
 
 
 def new_run_id() -> str:
@@ -18,7 +18,7 @@ def new_run_id() -> str:
 def remove_run(client: Any, run_id: str) -> list[str]:
     """Remove every container and network labelled with ``run_id``; returns what went."""
     removed: list[str] = []
-    selector = {"label": f"{RUN_LABEL}={run_id}"}
+    selector = {"label": f"{RUN}={run_id}"}
     for container in client.containers.list(all=True, filters=selector):
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)

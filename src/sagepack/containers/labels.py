@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sagepack.config import ARTIFACT_MODES
+from sagepack.labels import BIND_TO_PORT
 
-BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 # Label keys an image may use to say whether the model is inside it ("baked") or expected
 # at /opt/ml/model ("dynamic").
 _ARTIFACT_MODE_SUFFIXES = ("artifact-mode", "artifact_mode", "artifacts")
@@ -21,4 +21,4 @@ def artifact_mode(labels: Mapping[str, str] | None, default: str) -> str:
 
 
 def accepts_bind_to_port(labels: Mapping[str, str] | None) -> bool:
-    return (labels or {}).get(BIND_TO_PORT_LABEL, "").lower() == "true"
+    return (labels or {}).get(BIND_TO_PORT, "").lower() == "true"

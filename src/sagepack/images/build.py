@@ -21,6 +21,7 @@ import docker
 from docker.errors import APIError, ImageNotFound
 
 import sagepack
+from sagepack import labels as keys
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.images import checks as image_checks
@@ -48,7 +49,6 @@ from sagepack.progress import say
 
 DOCKERFILE = Path("containers/Dockerfile")
 SERVE = Path("containers/serve")
-BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 
 
 @dataclass(frozen=True)
@@ -88,24 +88,23 @@ def image_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
                  source: SourceInfo, created: int, base: str, lock_digest: str,
                  archive_sha256: str | None) -> dict[str, str]:
     labels = {
-        "org.opencontainers.image.title": model.name,
-        "org.opencontainers.image.description": model.description,
-        "org.opencontainers.image.version": model.version,
-        "org.opencontainers.image.revision": source.revision or "unknown",
-        "org.opencontainers.image.source": settings.project.source_url or source.remote
-        or "unknown",
-        "org.opencontainers.image.created": _rfc3339(created),
-        "org.opencontainers.image.base.name": base,
-        BIND_TO_PORT_LABEL: "true",
-        "sagepack.model": model.name,
-        "sagepack.model.version": model.version,
-        "sagepack.variant": variant.name,
-        "sagepack.artifact-mode": model.artifact_mode,
-        "sagepack.lock.sha256": lock_digest,
-        "sagepack.version": sagepack.__version__,
+        keys.OCI_TITLE: model.name,
+        keys.OCI_DESCRIPTION: model.description,
+        keys.OCI_VERSION: model.version,
+        keys.OCI_REVISION: source.revision or "unknown",
+        keys.OCI_SOURCE: settings.project.source_url or source.remote or "unknown",
+        keys.OCI_CREATED: _rfc3339(created),
+        keys.OCI_BASE_NAME: base,
+        keys.BIND_TO_PORT: "true",
+        keys.MODEL: model.name,
+        keys.MODEL_VERSION: model.version,
+        keys.VARIANT: variant.name,
+        keys.ARTIFACT_MODE: model.artifact_mode,
+        keys.LOCK_SHA256: lock_digest,
+        keys.VERSION: sagepack.__version__,
     }
     if archive_sha256:
-        labels["sagepack.archive.sha256"] = archive_sha256
+        labels[keys.ARCHIVE_SHA256] = archive_sha256
     return labels
 
 

@@ -23,6 +23,8 @@ import docker
 from docker.errors import APIError, ImageNotFound
 
 from sagepack.errors import ImageCheckFailed, ImageError
+from sagepack.labels import CHECK
+from sagepack.serving.parameters import DEFAULT_PORT
 
 DRIVER_LIBRARIES = frozenset({"libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1"})
 CUDA_PROVIDER = "libonnxruntime_providers_cuda.so"
@@ -44,7 +46,7 @@ def run_in_image(client: docker.DockerClient, image: str, argv: Sequence[str],
     """Run ``argv`` in ``image`` with no network; return (exit status, output)."""
     container = client.containers.create(image, command=list(argv), entrypoint=[],
                                          network_disabled=True, network_mode="none",
-                                         detach=True, labels={"sagepack.check": "true"})
+                                         detach=True, labels={CHECK: "true"})
     try:
         container.start()
         status = container.wait(timeout=timeout)
@@ -67,8 +69,8 @@ def check_serve(client: docker.DockerClient, image: str) -> CheckResult:
         return CheckResult("serve", False, f"ENTRYPOINT is in shell form ({entrypoint}); "
                                            "use exec form or none")
     ports = config.get("ExposedPorts") or {}
-    if "8080/tcp" not in ports:
-        return CheckResult("serve", False, "port 8080 is not exposed")
+    if f"{DEFAULT_PORT}/tcp" not in ports:
+        return CheckResult("serve", False, f"port {DEFAULT_PORT} is not exposed")
     status, output = run_in_image(client, image, ["/bin/sh", "-c", _SERVE_SCRIPT])
     if status == 3:
         return CheckResult("serve", False, "`serve` is not on PATH")

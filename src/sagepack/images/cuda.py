@@ -28,10 +28,16 @@ from packaging.version import InvalidVersion, Version
 from sagepack.cuda import CudaTarget, DriverRequirement, driver_problems, requirement
 from sagepack.errors import CudaTargetError, ImageError
 from sagepack.images.checks import CheckResult, run_in_image
+from sagepack.labels import (
+    CUDA_INFERENCE_AMI,
+    CUDA_MIN_DRIVER,
+    CUDA_RUNTIME,
+    CUDA_TARGET,
+    CUDA_TRANSFORM_AMI,
+)
 
 CHECK_NAME = "cuda-driver"
-LABEL_PREFIX = "sagepack.cuda."
-RUNTIME_LABEL = LABEL_PREFIX + "runtime"
+RUNTIME_LABEL = CUDA_RUNTIME
 
 _SUFFIX = re.compile(r"-cu(?:da)?(\d{2,3})$")
 _LOCAL = re.compile(r"^cu(\d{2,3})$")
@@ -166,10 +172,10 @@ def cuda_labels(runtime: CudaRuntime, target: CudaTarget) -> dict[str, str]:
     """The image labels that say which CUDA it ships and which driver and hosts it needs."""
     return {
         RUNTIME_LABEL: str(runtime.version),
-        LABEL_PREFIX + "min-driver": runtime.needs.shown,
-        LABEL_PREFIX + "target": target.cuda,
-        LABEL_PREFIX + "inference-ami": target.inference_ami.name,
-        LABEL_PREFIX + "transform-ami": target.transform_ami.name,
+        CUDA_MIN_DRIVER: runtime.needs.shown,
+        CUDA_TARGET: target.cuda,
+        CUDA_INFERENCE_AMI: target.inference_ami.name,
+        CUDA_TRANSFORM_AMI: target.transform_ami.name,
     }
 
 

@@ -27,15 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sagepack.containers.contract import (
-    DEFAULT_PORT,
-    MODEL_DIR,
-    RUN_LABEL,
-    SERVE_COMMAND,
-    STOP_GRACE_S,
-)
+from sagepack.containers.contract import SERVE_COMMAND, STOP_GRACE_S
 from sagepack.errors import ContainerError
 from sagepack.files import write_json
+from sagepack.labels import RUN
 from sagepack.serving import parameters as p
 from sagepack.smoke.spec import (
     MOVED_PORT,
@@ -52,18 +47,18 @@ def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
         "image": image,
         "command": list(SERVE_COMMAND),
         "environment": dict(env),
-        "labels": {RUN_LABEL: run_id},
+        "labels": {RUN: run_id},
         "stop_grace_period": f"{STOP_GRACE_S}s",
     }
     if model_dir is not None:
-        service["volumes"] = [f"{model_dir}:{MODEL_DIR}:ro"]
+        service["volumes"] = [f"{model_dir}:{p.DEFAULT_MODEL_DIR}:ro"]
     if no_network:
         service["network_mode"] = "none"
     else:
         service["ports"] = [f"127.0.0.1::{port}"]
     if gpu:  # compose file format 2.3+: the NVIDIA runtime with every GPU visible
         service["runtime"] = "nvidia"
-        service["environment"].setdefault("NVIDIA_VISIBLE_DEVICES", "all")
+        service["environment"].setdefault(p.NVIDIA_VISIBLE_DEVICES, "all")
     return service
 
 
@@ -79,14 +74,14 @@ def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, 
     document: dict[str, Any] = {
         "version": "2.4",
         "services": {
-            SERVICE_MAIN: service(env, DEFAULT_PORT),
+            SERVICE_MAIN: service(env, p.DEFAULT_PORT),
             SERVICE_PORT: service(moved, MOVED_PORT),
-            SERVICE_SIGTERM: service(env, DEFAULT_PORT),
-            SERVICE_BATCH: service({**env, **batch_env}, DEFAULT_PORT),
+            SERVICE_SIGTERM: service(env, p.DEFAULT_PORT),
+            SERVICE_BATCH: service({**env, **batch_env}, p.DEFAULT_PORT),
         },
     }
     if not no_network:
-        document["networks"] = {"default": {"labels": {RUN_LABEL: run_id}}}
+        document["networks"] = {"default": {"labels": {RUN: run_id}}}
     return document
 
 

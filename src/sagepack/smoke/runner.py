@@ -21,7 +21,6 @@ from rich.console import Console
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import (
     DEFAULT_DEADLINE_S,
-    RUN_LABEL,
     container_env,
     validation_batch_env,
 )
@@ -31,6 +30,7 @@ from sagepack.containers.images import image_tag, local_image
 from sagepack.containers.model_dir import model_directory
 from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
+from sagepack.labels import COMPOSE_PROJECT
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
 from sagepack.smoke.preflight import check_config
@@ -49,7 +49,7 @@ def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> li
 
 def _remove_compose_leftovers(client: Any, project: str) -> None:
     """``docker-compose down`` normally did this; after a hard interrupt it may not have."""
-    selector = {"label": f"com.docker.compose.project={project}"}
+    selector = {"label": f"{COMPOSE_PROJECT}={project}"}
     for container in client.containers.list(all=True, filters=selector):
         with contextlib.suppress(APIError):  # already being removed
             container.remove(force=True, v=True)
@@ -167,4 +167,4 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
     return reports
 
 
-__all__ = ["RUN_LABEL", "run_all", "run_image_tests"]
+__all__ = ["run_all", "run_image_tests"]

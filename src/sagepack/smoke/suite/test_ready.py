@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sagepack.containers.labels import BIND_TO_PORT_LABEL
+from sagepack.labels import BIND_TO_PORT
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
 
@@ -21,5 +21,5 @@ def test_ready(services: Services, run_spec: RunSpec,
 def test_bind_to_port_label(services: Services, run_spec: RunSpec) -> None:
     """Carries the accept-bind-to-port=true label."""
     labels = services.engine.images.get(run_spec.image).attrs["Config"].get("Labels") or {}
-    assert labels.get(BIND_TO_PORT_LABEL) == "true", (
-        f"{run_spec.image} lacks the label {BIND_TO_PORT_LABEL}=true")
+    assert labels.get(BIND_TO_PORT) == "true", (
+        f"{run_spec.image} lacks the label {BIND_TO_PORT}=true")
