@@ -8,7 +8,7 @@ a run creates (:data:`RUN`), and on the throw-away containers of the image check
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 # --- SageMaker's own ------------------------------------------------------------------
 #: ``true``: the server honours ``SAGEMAKER_BIND_TO_PORT`` (SageMaker then may move it).
@@ -57,3 +57,12 @@ COMPOSE_PROJECT: Final = "com.docker.compose.project"
 
 #: An image carrying a key with one of these prefixes was made by sagepack.
 SAGEPACK_PREFIXES: Final = ("sagepack.", "com.sagepack.")
+
+
+def read_labels(client: Any, image: str) -> dict[str, str]:
+    """The labels a local image carries (``image``: a tag or id), as its build wrote them.
+
+    ``client``: a ``docker.DockerClient`` (typed loosely: this module imports only the
+    standard library)."""
+    config = client.api.inspect_image(image).get("Config") or {}
+    return dict(config.get("Labels") or {})

@@ -119,3 +119,14 @@ def test_read_junit(tmp_path: Path) -> None:
         ("Answers", PASSED), ("test_b", FAILED), ("test_c", SKIPPED)]
     assert checks[0].detail == "HTTP 200" and checks[0].seconds == 1.5
     assert "500" in checks[1].message
+
+
+def test_artifact_mode_is_read_by_the_key_the_build_writes() -> None:
+    from sagepack.containers.labels import artifact_mode
+    from sagepack.labels import ARTIFACT_MODE
+
+    assert artifact_mode({ARTIFACT_MODE: "baked"}, "dynamic") == "baked"
+    assert artifact_mode({ARTIFACT_MODE: "dynamic"}, "baked") == "dynamic"
+    assert artifact_mode({"vendor.artifact-mode": "baked"}, "dynamic") == "dynamic"
+    assert artifact_mode({ARTIFACT_MODE: "sideways"}, "dynamic") == "dynamic"
+    assert artifact_mode(None, "baked") == "baked"

@@ -33,7 +33,3 @@ def remove_run(client: Any, run_id: str) -> list[str]:
             removed.append(f"network {network.name}")
     return removed
 
-
-def image_labels(client: Any, image: str) -> dict[str, str]:
-    labels = client.images.get(image).attrs.get("Config", {}).get("Labels") or {}
-    return dict(labels)

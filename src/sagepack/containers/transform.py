@@ -8,11 +8,11 @@ from collections.abc import Iterator, Mapping
 
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, batch_env, container_env
-from sagepack.containers.engine import image_labels
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
 from sagepack.containers.model_dir import model_directory
 from sagepack.containers.runner import RunningContainer, serving_container
+from sagepack.labels import read_labels
 from sagepack.progress import say
 from sagepack.transform import TransformJob, TransformReport, run_transform
 from sagepack.transform.params import normalize_strategy
@@ -39,7 +39,7 @@ def model_container(settings: Settings, model: ModelConfig, variant: Variant, *,
     local_image(client, settings, model, variant)
     gpu = variant.gpu and host_has_gpu(client)
     environment = container_env(model, variant, env)
-    with model_directory(settings, model, labels=image_labels(client, tag)) as model_dir, \
+    with model_directory(settings, model, labels=read_labels(client, tag)) as model_dir, \
             serving_container(client, tag, model_dir=model_dir, no_network=no_network,
                               env=environment, deadline_s=deadline_s, gpu=gpu) as running:
         say(f"{tag} ready in {running.time_to_ready or 0:.1f} s "

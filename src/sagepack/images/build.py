@@ -84,9 +84,11 @@ def _rfc3339(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def image_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
+def build_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
                  source: SourceInfo, created: int, base: str, lock_digest: str,
                  archive_sha256: str | None) -> dict[str, str]:
+    """The labels the build writes on ``variant``'s image (keys: :mod:`sagepack.labels`;
+    read back with :func:`sagepack.labels.read_labels`)."""
     labels = {
         keys.OCI_TITLE: model.name,
         keys.OCI_DESCRIPTION: model.description,
@@ -172,7 +174,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
             archive_sha256 = packed.sha256
             extracted = archive.safe_extract(packed.archive, Path(work) / "model")
             add_model(ctx, extracted)
-        labels = image_labels(settings, model, var, source=source, created=created,
+        labels = build_labels(settings, model, var, source=source, created=created,
                               base=var.base_image, lock_digest=lock_digest,
                               archive_sha256=archive_sha256)
         if runtime is not None and var.cuda is not None:

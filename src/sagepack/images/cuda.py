@@ -34,6 +34,7 @@ from sagepack.labels import (
     CUDA_RUNTIME,
     CUDA_TARGET,
     CUDA_TRANSFORM_AMI,
+    read_labels,
 )
 
 CHECK_NAME = "cuda-driver"
@@ -255,7 +256,7 @@ def check_cuda_runtime(client: docker.DockerClient, image: str,
     """``cuda-driver``: the image's CUDA runtime runs on every AMI its variant targets."""
     try:
         found = read_image_cuda(client, image)
-        labels = (client.api.inspect_image(image).get("Config") or {}).get("Labels") or {}
+        labels = read_labels(client, image)
     except (APIError, ImageNotFound) as exc:
         raise ImageError(f"checking {image}: the engine failed: {exc}") from exc
     except ImageError as exc:

@@ -24,13 +24,13 @@ from sagepack.containers.contract import (
     container_env,
     validation_batch_env,
 )
-from sagepack.containers.engine import image_labels, new_run_id, remove_run
+from sagepack.containers.engine import new_run_id, remove_run
 from sagepack.containers.gpu import host_has_gpu
 from sagepack.containers.images import image_tag, local_image
 from sagepack.containers.model_dir import model_directory
 from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
-from sagepack.labels import COMPOSE_PROJECT
+from sagepack.labels import COMPOSE_PROJECT, read_labels
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
 from sagepack.smoke.preflight import check_config
@@ -93,7 +93,7 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     exit_code = 1
     try:
         with tempfile.TemporaryDirectory(prefix="sagepack-image-tests-") as tmp, \
-                model_directory(settings, model, labels=image_labels(client, tag)) as model_dir:
+                model_directory(settings, model, labels=read_labels(client, tag)) as model_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
                 tag, env, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
