@@ -9,6 +9,7 @@ import pytest
 from sagepack.compare import response_diffs
 from sagepack.config import Sample
 from sagepack.containers.contract import check_no_credentials, serving_port
+from sagepack.containers.launch import ContainerSpec
 from sagepack.containers.readiness import NotReady, PingResult, wait_until_ready
 from sagepack.errors import ContainerError
 from sagepack.serving.parameters import REALTIME_MAX_BODY_BYTES as MAX_PAYLOAD_BYTES
@@ -18,8 +19,8 @@ from sagepack.smoke.report import FAILED, PASSED, SKIPPED, read_junit
 
 
 def test_compose_without_network_has_no_network_and_a_read_only_model() -> None:
-    doc = render("img:1", {"A": "1"}, {"SAGEMAKER_BATCH": "true"}, run_id="r1",
-                 model_dir=Path("/tmp/m"), no_network=True, gpu=False)
+    doc = render(ContainerSpec("img:1", {"A": "1"}, gpu=False), {"SAGEMAKER_BATCH": "true"},
+                 run_id="r1", model_dir=Path("/tmp/m"), no_network=True)
     services = doc["services"]
     assert set(services) == {"model", "model-port", "model-sigterm", "model-batch"}
     for service in services.values():
@@ -34,7 +35,8 @@ def test_compose_without_network_has_no_network_and_a_read_only_model() -> None:
 
 
 def test_compose_with_network_publishes_on_loopback_only() -> None:
-    doc = render("img:1", {}, {}, run_id="r1", model_dir=None, no_network=False, gpu=True)
+    doc = render(ContainerSpec("img:1", {}, gpu=True), {}, run_id="r1", model_dir=None,
+                 no_network=False)
     model = doc["services"]["model"]
     assert model["ports"] == ["127.0.0.1::8080"]
     assert "volumes" not in model

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sagepack.containers.contract import SERVE_COMMAND, STOP_GRACE_S
+from sagepack.containers.launch import ContainerSpec
 from sagepack.errors import ContainerError
 from sagepack.files import write_json
 from sagepack.labels import RUN
@@ -62,12 +63,15 @@ def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
     return service
 
 
-def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, run_id: str,
-           model_dir: Path | None, no_network: bool, gpu: bool) -> dict[str, Any]:
-    """The compose document for one image."""
+def render(spec: ContainerSpec, batch_env: Mapping[str, str], *, run_id: str,
+           model_dir: Path | None, no_network: bool) -> dict[str, Any]:
+    """The compose document for one image: ``spec``'s image, environment and GPU choice
+    (:meth:`ContainerSpec.for_model`), ``batch_env`` on top for the batch service."""
+    env = spec.env
+
     def service(environment: Mapping[str, str], port: int) -> dict[str, Any]:
-        return _service(image, environment, port, run_id=run_id, model_dir=model_dir,
-                        no_network=no_network, gpu=gpu)
+        return _service(spec.image, environment, port, run_id=run_id, model_dir=model_dir,
+                        no_network=no_network, gpu=spec.gpu)
 
     moved = {**env, p.BIND_TO_PORT: str(MOVED_PORT),
              p.SAFE_PORT_RANGE: f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}

@@ -19,18 +19,13 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.contract import (
-    DEFAULT_DEADLINE_S,
-    container_env,
-    validation_batch_env,
-)
+from sagepack.containers.contract import DEFAULT_DEADLINE_S, validation_batch_env
 from sagepack.containers.engine import new_run_id, remove_run
-from sagepack.containers.gpu import host_has_gpu
-from sagepack.containers.images import image_tag, local_image
-from sagepack.containers.model_dir import model_directory
+from sagepack.containers.images import local_image
+from sagepack.containers.launch import ContainerSpec
 from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
-from sagepack.labels import COMPOSE_PROJECT, read_labels
+from sagepack.labels import COMPOSE_PROJECT
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
 from sagepack.smoke.preflight import check_config
@@ -78,28 +73,24 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     compose_argv = compose.compose_command()
     out = console or default_console()
     client = docker_client()
-    tag = image or image_tag(settings, model, variant)
-    if image is None:
-        local_image(client, settings, model, variant)
+    container = ContainerSpec.for_model(client, settings, model, variant, image=image)
+    tag = container.image
     dist = settings.project.dist_for(model.name)
     junit = junit or dist / f"image-tests-{variant.name}.xml"
     log = junit.with_suffix(".log")
     run_id = new_run_id()
     project = f"sagepack{run_id}"
-    gpu = variant.gpu and host_has_gpu(client)
-    env = container_env(model, variant)
-    out.print(f"testing {tag} ({'no network' if no_network else 'bridge network'}"
-              f"{', GPU' if gpu else ''}); log: {log}")
+    out.print(f"testing {tag} ({container.describe(no_network)}); log: {log}")
     exit_code = 1
     try:
         with tempfile.TemporaryDirectory(prefix="sagepack-image-tests-") as tmp, \
-                model_directory(settings, model, labels=read_labels(client, tag)) as model_dir:
+                container.model_directory(settings, model) as model_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
-                tag, env, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
-                no_network=no_network, gpu=gpu))
+                container, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
+                no_network=no_network))
             spec = RunSpec(root=str(settings.project.root), model=model.name,
-                           variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
+                           variant=variant.name, image=tag, no_network=no_network, gpu=container.gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
                            deadline_s=deadline_s, compose_command=compose_argv)
