@@ -32,8 +32,8 @@ from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers import serving_container
 from sagepack.errors import ContainerError, ImageError
+from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.context import BuildContext
-from sagepack.images.engine import SilentDisplay, run_build
 from sagepack.images.report import layers
 from sagepack.images.wheelhouse import PLATFORMS, PYTHON_VERSION
 

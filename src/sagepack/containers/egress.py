@@ -19,7 +19,7 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
-from sagepack.containers.engine import new_run_id
+from sagepack.containers.cleanup import new_run_id
 from sagepack.containers.runner import RunningContainer
 from sagepack.errors import ContainerError
 from sagepack.labels import RUN

@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.types import DeviceRequest
 
 from sagepack.containers import readiness
+from sagepack.containers.cleanup import new_run_id
 from sagepack.containers.contract import (
     DEFAULT_DEADLINE_S,
     PING_TIMEOUT_S,
@@ -40,7 +41,6 @@ from sagepack.containers.diagnosis import (
     parse_listening,
     tail,
 )
-from sagepack.containers.engine import new_run_id
 from sagepack.containers.relay import ExecRelay
 from sagepack.errors import ContainerError
 from sagepack.labels import RUN

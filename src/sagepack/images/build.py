@@ -26,6 +26,7 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.images import checks as image_checks
 from sagepack.images.base import ensure_base
+from sagepack.images.build_stream import Display, run_build
 from sagepack.images.context import (
     BuildContext,
     add_model,
@@ -38,7 +39,6 @@ from sagepack.images.context import (
 from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
-from sagepack.images.engine import Display, run_build
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report, write_report

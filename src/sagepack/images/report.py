@@ -10,8 +10,8 @@ from typing import Any
 import docker
 
 from sagepack.files import write_json
+from sagepack.images.build_stream import EngineResult
 from sagepack.images.checks import CheckResult
-from sagepack.images.engine import EngineResult
 from sagepack.progress import console
 
 

@@ -19,8 +19,8 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
+from sagepack.containers.cleanup import new_run_id, remove_run
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, validation_batch_env
-from sagepack.containers.engine import new_run_id, remove_run
 from sagepack.containers.images import local_image
 from sagepack.containers.launch import ContainerSpec
 from sagepack.errors import ContainerError

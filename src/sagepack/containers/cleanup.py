@@ -1,4 +1,6 @@
-"""Small helpers over the Docker SDK shared by the container modules."""
+"""Run ids, and removing what a run created: every container and network sagepack starts
+carries the label :data:`sagepack.labels.RUN` with its run's id, so whatever an interrupted
+run left behind is found and removed by that id."""
 
 from __future__ import annotations
 
