@@ -17,9 +17,10 @@ from typing import Any
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, container_env
 from sagepack.containers.gpu import host_has_gpu
-from sagepack.containers.images import image_tag, local_image
+from sagepack.containers.images import local_image
 from sagepack.containers.model_dir import model_directory
 from sagepack.containers.runner import RunningContainer, serving_container
+from sagepack.images.tags import image_tag
 from sagepack.labels import read_labels
 from sagepack.progress import say
 

@@ -44,6 +44,7 @@ from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requir
 from sagepack.images.report import make_report, print_report, write_report
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
+from sagepack.images.tags import image_tags
 from sagepack.images.wheelhouse import ensure_wheelhouse
 from sagepack.progress import say
 
@@ -66,18 +67,6 @@ class BuildResult:
     report: dict[str, Any]
     stage_images: tuple[str, ...] = ()
     leftovers: tuple[Leftover, ...] = ()  # what the build left behind, kept or removed
-
-
-def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,
-               source: SourceInfo | None = None) -> tuple[str, ...]:
-    """``<repository>:<version>-<variant>`` and ``<repository>:<git short sha>-<variant>``."""
-    name = variant if isinstance(variant, str) else variant.name
-    repository = settings.project.repository_for(model.name)
-    info = source or source_info(settings.project.root)
-    tags = [f"{repository}:{model.version}-{name}"]
-    if info.short:
-        tags.append(f"{repository}:{info.short}-{name}")
-    return tuple(tags)
 
 
 def _rfc3339(epoch: int) -> str:
