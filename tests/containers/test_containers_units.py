@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sagepack.checks import FAILED, PASSED, SKIPPED
 from sagepack.compare import response_diffs
 from sagepack.config import Sample
 from sagepack.containers.contract import check_no_credentials, serving_port
@@ -15,7 +16,7 @@ from sagepack.errors import ContainerError
 from sagepack.serving.parameters import REALTIME_MAX_BODY_BYTES as MAX_PAYLOAD_BYTES
 from sagepack.smoke.compose import render
 from sagepack.smoke.probes import grown_body
-from sagepack.smoke.report import FAILED, PASSED, SKIPPED, read_junit
+from sagepack.smoke.report import read_junit
 
 
 def test_compose_without_network_has_no_network_and_a_read_only_model() -> None:
@@ -117,7 +118,7 @@ def test_read_junit(tmp_path: Path) -> None:
 <testcase classname="t" name="test_c" time="0"><skipped message="no network"/></testcase>
 </testsuite></testsuites>""")
     checks = read_junit(xml)
-    assert [(c.check, c.outcome) for c in checks] == [
+    assert [(c.name, c.outcome) for c in checks] == [
         ("Answers", PASSED), ("test_b", FAILED), ("test_c", SKIPPED)]
     assert checks[0].detail == "HTTP 200" and checks[0].seconds == 1.5
     assert "500" in checks[1].message

@@ -22,6 +22,7 @@ from docker.errors import APIError, ImageNotFound
 
 import sagepack
 from sagepack import labels as keys
+from sagepack.checks import CheckResult
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.images import checks as image_checks
@@ -190,7 +191,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:
-        results.append(image_checks.CheckResult(
+        results.append(CheckResult.of(
             "max-image-size", size <= limit * 1_000_000,
             f"{size / 1e6:.0f} MB against a limit of {limit} MB (variants.{var.name}."
             "max_image_size_mb)"))

@@ -25,9 +25,10 @@ from docker.errors import APIError, ImageNotFound
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from sagepack.checks import CheckResult
 from sagepack.cuda import CudaTarget, DriverRequirement, driver_problems, requirement
 from sagepack.errors import CudaTargetError, ImageError
-from sagepack.images.checks import CheckResult, run_in_image
+from sagepack.images.checks import run_in_image
 from sagepack.labels import (
     CUDA_INFERENCE_AMI,
     CUDA_MIN_DRIVER,
@@ -260,13 +261,13 @@ def check_cuda_runtime(client: docker.DockerClient, image: str,
     except (APIError, ImageNotFound) as exc:
         raise ImageError(f"checking {image}: the engine failed: {exc}") from exc
     except ImageError as exc:
-        return CheckResult(CHECK_NAME, False, str(exc))
+        return CheckResult.of(CHECK_NAME, False, str(exc))
     problems = image_problems(found, target, labels)
     runtime = found.runtime
     if problems or runtime is None:
-        return CheckResult(CHECK_NAME, False, "; ".join(problems))
+        return CheckResult.of(CHECK_NAME, False, "; ".join(problems))
     hosts = ", ".join(f"{ami.name} has {ami.driver}" for ami in target.amis)
     files = f", {', '.join(found.libcudart)}" if found.libcudart else ""
-    return CheckResult(CHECK_NAME, True,
+    return CheckResult.of(CHECK_NAME, True,
                        f"CUDA {runtime.version} runtime ({runtime.source}{files}) needs driver "
                        f">= {runtime.needs.shown}; {hosts}")

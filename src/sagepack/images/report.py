@@ -9,9 +9,9 @@ from typing import Any
 
 import docker
 
+from sagepack.checks import CheckResult
 from sagepack.files import write_json
 from sagepack.images.build_stream import EngineResult
-from sagepack.images.checks import CheckResult
 from sagepack.progress import console
 
 
