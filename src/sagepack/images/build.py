@@ -25,6 +25,7 @@ from sagepack import labels as keys
 from sagepack.checks import CheckResult
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
+from sagepack.files import write_json
 from sagepack.images import checks as image_checks
 from sagepack.images.base import ensure_base
 from sagepack.images.build_stream import Display, run_build
@@ -42,7 +43,7 @@ from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
-from sagepack.images.report import make_report, print_report, write_report
+from sagepack.images.report import make_report, print_report
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
 from sagepack.images.tags import image_tags
@@ -208,8 +209,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "environment": env_vars,
                                 "stage_images": list(engine.stage_images),
                                 "left_behind": [item.as_dict() for item in leftovers]})
-    report_path = write_report(
-        settings.project.dist_for(model.name) / f"build-{var.name}.json", report)
+    report_path = settings.project.dist_for(model.name) / f"build-{var.name}.json"
+    write_json(report_path, report)
     print_report(report)
     for item in leftovers:
         log(item.describe())

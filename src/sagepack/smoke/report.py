@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from sagepack.checks import ERROR, FAILED, PASSED, SKIPPED, CheckResult
 from sagepack.progress import console as default_console
+from sagepack.progress import make_table
 
 _STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "yellow"}
 
@@ -95,9 +95,8 @@ def render(report: SmokeReport, console: Console | None = None) -> None:
     """A table of checks (check, result, time, detail), then why each failure failed."""
     out = console or default_console()
     where = "no network" if report.no_network else "bridge network, port on 127.0.0.1"
-    table = Table(title=f"{report.image} ({where})", title_justify="left")
-    for column in ("check", "result", "time", "detail"):
-        table.add_column(column, justify="right" if column == "time" else "left")
+    table = make_table(f"{report.image} ({where})", ("check", "result", "time", "detail"),
+                       right=("time",))
     for c in report.checks:
         detail = c.detail if c.outcome == PASSED else (_first_line(c.message) or c.detail)
         table.add_row(c.name, f"[{_STYLE[c.outcome]}]{c.outcome}[/]", f"{c.seconds:.2f} s",
