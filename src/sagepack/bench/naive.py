@@ -34,8 +34,8 @@ from sagepack.containers import serving_container
 from sagepack.errors import ContainerError, ImageError
 from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.context import BuildContext
+from sagepack.images.platform import ABI, PLATFORMS, PYTHON_VERSION
 from sagepack.images.report import layers
-from sagepack.images.wheelhouse import PLATFORMS, PYTHON_VERSION
 
 NAIVE_TAG = "sagepack-bench/naive:{model}"
 READY_WITHIN_S = 120.0
@@ -105,7 +105,7 @@ def wheelhouse(packages: list[str], cache_dir: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".naive-", dir=cache_dir))
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
             "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-            "--implementation", "cp", "--abi", "cp311",
+            "--implementation", "cp", "--abi", ABI,
             *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
             "-d", str(staging), *packages]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
