@@ -1,6 +1,14 @@
 """Image builds: locked, hermetic, multi-stage SageMaker inference images per variant.
 
-Host-side only (imports the Docker SDK); never shipped inside images.
+What lives here: the lock (:mod:`.lock`), the wheelhouse (:mod:`.wheelhouse`), base images
+(:mod:`.base`), the build context (:mod:`.context`), the build and its stream
+(:mod:`.build`, :mod:`.build_stream`, :mod:`.display`, :mod:`.stages`), tags
+(:mod:`.tags`), the checks on a built image (:mod:`.checks`, :mod:`.cuda`), the build
+report (:mod:`.report`), the target platform (:mod:`.platform`) and the one Docker client
+(:mod:`.docker_client`).
+
+What must not: running a model's container as SageMaker does (:mod:`sagepack.containers`)
+or anything shipped inside an image. Host-side only (imports the Docker SDK).
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """The image test suite behind ``invoke test``: a pytest suite (with pytest-docker) that
-checks a built image against SageMaker's contract, and the code that runs it."""
+checks a built image against SageMaker's contract, and the code that runs it.
+
+What lives here: the suite (:mod:`.suite`), its plugin and compose file, the probes it
+sends, and its report. What must not: how a container is started or what environment it
+gets (that is :mod:`sagepack.containers.launch` and :mod:`sagepack.containers.contract`,
+which the compose file is rendered from).
+"""
 
 from sagepack.checks import CheckResult
 from sagepack.smoke.report import SmokeReport
