@@ -36,6 +36,7 @@ from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.context import BuildContext
 from sagepack.images.platform import ABI, PLATFORMS, PYTHON_VERSION
 from sagepack.images.report import layers
+from sagepack.serving import parameters as p
 
 NAIVE_TAG = "sagepack-bench/naive:{model}"
 READY_WITHIN_S = 120.0
@@ -157,7 +158,7 @@ def prove_it_works(client: docker.DockerClient, image: str,
     try:
         with serving_container(client, image, model_dir=None, no_network=False,
                                deadline_s=READY_WITHIN_S) as running:
-            answer = requests.post(f"{running.url}/invocations", data=sample.body.read_bytes(),
+            answer = requests.post(f"{running.url}{p.INVOCATIONS}", data=sample.body.read_bytes(),
                                    headers={"Content-Type": sample.content_type,
                                             "Accept": sample.accept}, timeout=30)
     except (ContainerError, requests.RequestException) as exc:

@@ -19,14 +19,22 @@ def new_run_id() -> str:
 
 def remove_run(client: Any, run_id: str) -> list[str]:
     """Remove every container and network labelled with ``run_id``; returns what went."""
+    return remove_labelled(client, f"{RUN}={run_id}")
+
+
+def remove_labelled(client: Any, label: str, *,
+                    gone: tuple[type[Exception], ...] = (NotFound,)) -> list[str]:
+    """Remove every container, then every network, matching the ``label`` filter
+    (``key=value``); returns what went. ``gone``: the engine's answers that mean "already
+    removed or being removed" (Compose's own ``down`` may race us: :class:`APIError`)."""
     removed: list[str] = []
-    selector = {"label": f"{RUN}={run_id}"}
+    selector = {"label": label}
     for container in client.containers.list(all=True, filters=selector):
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(*gone):
             container.remove(force=True, v=True)
             removed.append(f"container {container.name}")
     for network in client.networks.list(filters=selector):
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(*gone):
             network.reload()
             for attached in network.containers:
                 with contextlib.suppress(NotFound, APIError):

@@ -19,7 +19,7 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.cleanup import new_run_id, remove_run
+from sagepack.containers.cleanup import new_run_id, remove_labelled, remove_run
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, validation_batch_env
 from sagepack.containers.images import local_image
 from sagepack.containers.launch import ContainerSpec
@@ -44,13 +44,7 @@ def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> li
 
 def _remove_compose_leftovers(client: Any, project: str) -> None:
     """``docker-compose down`` normally did this; after a hard interrupt it may not have."""
-    selector = {"label": f"{COMPOSE_PROJECT}={project}"}
-    for container in client.containers.list(all=True, filters=selector):
-        with contextlib.suppress(APIError):  # already being removed
-            container.remove(force=True, v=True)
-    for network in client.networks.list(filters=selector):
-        with contextlib.suppress(APIError):
-            network.remove()
+    remove_labelled(client, f"{COMPOSE_PROJECT}={project}", gone=(APIError,))
 
 
 def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
