@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagepack.containers.contract import RUN_LABEL
+from sagepack.labels import RUN as RUN_LABEL
 
 
 def leftovers(client: Any, run_id: str) -> list[str]:

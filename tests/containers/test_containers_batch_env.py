@@ -9,6 +9,7 @@ import pytest
 
 from sagepack.config import ModelConfig, load
 from sagepack.containers.contract import batch_env, batch_strategy, validation_batch_env
+from sagepack.containers.launch import ContainerSpec
 from sagepack.containers.transform import job_env
 from sagepack.errors import ContainerError, TransformError
 from sagepack.images.context import image_env
@@ -65,8 +66,8 @@ def test_validation_env_is_the_same_everywhere(iris: ModelConfig) -> None:
     expected = batch_env(max_payload_mb=iris.validation.max_payload_mb,
                          strategy=iris.validation.strategy)
     assert validation_batch_env(iris) == expected
-    doc = render("img:1", {}, validation_batch_env(iris), run_id="r", model_dir=None,
-                 no_network=True, gpu=False)
+    doc = render(ContainerSpec("img:1", {}, gpu=False), validation_batch_env(iris), run_id="r",
+                 model_dir=None, no_network=True)
     batch = doc["services"]["model-batch"]["environment"]
     assert {k: batch[k] for k in expected} == expected
     image = image_env(iris, iris.variant("cpu"))

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from sagepack.checks import FAILED, PASSED, SKIPPED, CheckResult
 from sagepack.config import ModelConfig, load
 from sagepack.containers.gpu import GpuHost, gpu_host
 from sagepack.errors import ConfigError, ContainerError
 from sagepack.smoke.compose import compose_command
 from sagepack.smoke.device import CPU, CUDA, judge
 from sagepack.smoke.preflight import check_config
-from sagepack.smoke.report import FAILED, PASSED, SKIPPED, CheckResult, SmokeReport
+from sagepack.smoke.report import SmokeReport
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_GPU = GpuHost(devices=(), nvidia_smi=False, passthrough=False)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from sagepack.checks import FAILED, PASSED, SKIPPED
 from sagepack.config import ModelConfig, Settings
 from sagepack.containers.gpu import gpu_host
 from sagepack.smoke import run_image_tests
-from sagepack.smoke.report import FAILED, PASSED, SKIPPED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -34,18 +34,18 @@ def test_no_network_run(settings: Settings, iris: ModelConfig, iris_image: str, 
                         packaged: None, tmp_path: Path) -> None:
     junit = tmp_path / "image-tests-cpu.xml"
     report = run_image_tests(settings, iris, iris.variant("cpu"), no_network=True, junit=junit)
-    outcomes = {c.check: c.outcome for c in report.checks}
+    outcomes = {c.name: c.outcome for c in report.checks}
     assert outcomes["No connection out, no DNS"] == PASSED
     assert outcomes["SIGTERM with a request in flight: it completes, exit 0 within 30 s"] == PASSED
     assert outcomes["Validation transform produces the expected outputs"] == PASSED
     assert all(outcomes[f"Sample answers as expected [{s.name}]"] == PASSED
                for s in iris.samples)
-    egress = next(c for c in report.checks if c.check == "No connection out, no DNS")
+    egress = next(c for c in report.checks if c.name == "No connection out, no DNS")
     assert "control on sagepack-egress-" in egress.detail and "reached and resolved" in egress.detail
-    device = next(c for c in report.checks if c.check == "Runs on the expected device")
+    device = next(c for c in report.checks if c.name == "Runs on the expected device")
     assert device.outcome == PASSED and device.detail.startswith("CPU variant")
     assert "CPUExecutionProvider" in device.detail
-    assert report.ok, [(c.check, c.message) for c in report.failures]
+    assert report.ok, [(c.name, c.message) for c in report.failures]
     assert report.summary() == "all checks passed"
     cases = ET.parse(junit).getroot().findall(".//testcase")
     assert len(cases) == len(report.checks) >= 15
@@ -56,9 +56,9 @@ def test_network_run_skips_egress(settings: Settings, iris: ModelConfig, iris_im
                                   client: Any, packaged: None, tmp_path: Path) -> None:
     report = run_image_tests(settings, iris, iris.variant("cpu"), no_network=False,
                              junit=tmp_path / "r.xml")
-    egress = next(c for c in report.checks if c.check == "No connection out, no DNS")
+    egress = next(c for c in report.checks if c.name == "No connection out, no DNS")
     assert egress.outcome == SKIPPED and "--no-network" in egress.message
-    assert report.ok, [(c.check, c.message) for c in report.failures]
+    assert report.ok, [(c.name, c.message) for c in report.failures]
     assert report.summary() == "all checks passed, 1 skipped: egress (bridge network)"
     _no_leftovers(client)
 
@@ -83,7 +83,7 @@ def test_cuda_variant_runs_on_the_device_the_host_has(settings: Settings, iris: 
     host = gpu_host(client)
     report = run_image_tests(settings, iris, iris.variant("cuda"), no_network=True,
                              junit=tmp_path / "image-tests-cuda.xml")
-    device = next(c for c in report.checks if c.check == "Runs on the expected device")
+    device = next(c for c in report.checks if c.name == "Runs on the expected device")
     if host.usable:
         assert device.outcome == PASSED, device.message
         assert "onnxruntime providers in use: ['CUDAExecutionProvider'" in device.detail
@@ -94,7 +94,7 @@ def test_cuda_variant_runs_on_the_device_the_host_has(settings: Settings, iris: 
         assert device.outcome == PASSED, device.message
         assert device.detail.startswith("CPU fallback (no GPU on this host)")
         assert "onnxruntime providers in use: ['CPUExecutionProvider']" in device.detail
-    assert report.ok, [(c.check, c.message) for c in report.failures]
+    assert report.ok, [(c.name, c.message) for c in report.failures]
 
 
 # A handler baked into a derived image (SAGEPACK_HANDLER_DIR) that fails on big bodies, and
@@ -114,7 +114,7 @@ def test_checks_fail_when_they_cannot_measure_or_get_no_2xx(
     report = run_image_tests(settings, iris, iris.variant("cpu"), no_network=False,
                              junit=tmp_path / "r.xml", image=image,
                              pytest_args=("-k", "payload_limit_accepted or bind_to_port"))
-    checks = {c.check: c for c in report.checks}
+    checks = {c.name: c for c in report.checks}
     big = checks["A 6 MB body is accepted (2xx)"]
     assert big.outcome == FAILED and "HTTP 500, not a 2xx" in big.message, big.message
     port = checks["SAGEMAKER_BIND_TO_PORT moves the port"]

@@ -6,19 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from sagepack.checks import FAILED, PASSED, SKIPPED
 from sagepack.compare import response_diffs
 from sagepack.config import Sample
-from sagepack.containers.contract import MAX_PAYLOAD_BYTES, check_no_credentials, serving_port
+from sagepack.containers.contract import check_no_credentials, serving_port
+from sagepack.containers.launch import ContainerSpec
 from sagepack.containers.readiness import NotReady, PingResult, wait_until_ready
 from sagepack.errors import ContainerError
+from sagepack.serving.parameters import REALTIME_MAX_BODY_BYTES as MAX_PAYLOAD_BYTES
 from sagepack.smoke.compose import render
 from sagepack.smoke.probes import grown_body
-from sagepack.smoke.report import FAILED, PASSED, SKIPPED, read_junit
+from sagepack.smoke.report import read_junit
 
 
 def test_compose_without_network_has_no_network_and_a_read_only_model() -> None:
-    doc = render("img:1", {"A": "1"}, {"SAGEMAKER_BATCH": "true"}, run_id="r1",
-                 model_dir=Path("/tmp/m"), no_network=True, gpu=False)
+    doc = render(ContainerSpec("img:1", {"A": "1"}, gpu=False), {"SAGEMAKER_BATCH": "true"},
+                 run_id="r1", model_dir=Path("/tmp/m"), no_network=True)
     services = doc["services"]
     assert set(services) == {"model", "model-port", "model-sigterm", "model-batch"}
     for service in services.values():
@@ -33,7 +36,8 @@ def test_compose_without_network_has_no_network_and_a_read_only_model() -> None:
 
 
 def test_compose_with_network_publishes_on_loopback_only() -> None:
-    doc = render("img:1", {}, {}, run_id="r1", model_dir=None, no_network=False, gpu=True)
+    doc = render(ContainerSpec("img:1", {}, gpu=True), {}, run_id="r1", model_dir=None,
+                 no_network=False)
     model = doc["services"]["model"]
     assert model["ports"] == ["127.0.0.1::8080"]
     assert "volumes" not in model
@@ -114,7 +118,18 @@ def test_read_junit(tmp_path: Path) -> None:
 <testcase classname="t" name="test_c" time="0"><skipped message="no network"/></testcase>
 </testsuite></testsuites>""")
     checks = read_junit(xml)
-    assert [(c.check, c.outcome) for c in checks] == [
+    assert [(c.name, c.outcome) for c in checks] == [
         ("Answers", PASSED), ("test_b", FAILED), ("test_c", SKIPPED)]
     assert checks[0].detail == "HTTP 200" and checks[0].seconds == 1.5
     assert "500" in checks[1].message
+
+
+def test_artifact_mode_is_read_by_the_key_the_build_writes() -> None:
+    from sagepack.containers.labels import artifact_mode
+    from sagepack.labels import ARTIFACT_MODE
+
+    assert artifact_mode({ARTIFACT_MODE: "baked"}, "dynamic") == "baked"
+    assert artifact_mode({ARTIFACT_MODE: "dynamic"}, "baked") == "dynamic"
+    assert artifact_mode({"vendor.artifact-mode": "baked"}, "dynamic") == "dynamic"
+    assert artifact_mode({ARTIFACT_MODE: "sideways"}, "dynamic") == "dynamic"
+    assert artifact_mode(None, "baked") == "baked"

@@ -15,9 +15,9 @@ from images_helpers import Tracker
 from sagepack.config import Settings
 from sagepack.errors import BuildFailed, ImageCheckFailed, ImageError
 from sagepack.images import build, ensure_base, image_tags
+from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.checks import check_cuda_libraries, run_in_image
 from sagepack.images.context import BuildContext
-from sagepack.images.engine import SilentDisplay, run_build
 from sagepack.images.stages import cache_tag, dangling_sagepack_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

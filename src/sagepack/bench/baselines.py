@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sagepack.bench.apps.common import MODEL_DIR_VARIABLE
 from sagepack.errors import SagepackError
+from sagepack.serving import parameters as p
 
 SAGEPACK = "sagepack"
 UVICORN_STARLETTE = "uvicorn_starlette"
@@ -69,9 +70,9 @@ def server(name: str, model_dir: Path, port: int, env: dict[str, str], *, worker
     python = sys.executable
     if name == SAGEPACK:
         return ServerSpec(name, (python, "-m", "sagepack.serving"), {
-            **env, "SAGEPACK_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
-            "SAGEPACK_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-            "SAGEPACK_THREADS": str(threads)}, port, workers)
+            **env, p.MODEL_DIR: str(model_dir), p.BIND_TO_PORT: str(port),
+            p.HOST: "127.0.0.1", p.MODEL_SERVER_WORKERS: str(workers),
+            p.THREADS: str(threads)}, port, workers)
     if name == UVICORN_STARLETTE:
         return ServerSpec(name, (python, "-m", "uvicorn", "sagepack.bench.apps.starlette_app:app",
                                  "--host", "127.0.0.1", "--port", str(port),

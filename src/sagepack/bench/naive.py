@@ -32,10 +32,11 @@ from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers import serving_container
 from sagepack.errors import ContainerError, ImageError
+from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.context import BuildContext
-from sagepack.images.engine import SilentDisplay, run_build
+from sagepack.images.platform import ABI, PLATFORMS, PYTHON_VERSION
 from sagepack.images.report import layers
-from sagepack.images.wheelhouse import PLATFORMS, PYTHON_VERSION
+from sagepack.serving import parameters as p
 
 NAIVE_TAG = "sagepack-bench/naive:{model}"
 READY_WITHIN_S = 120.0
@@ -105,7 +106,7 @@ def wheelhouse(packages: list[str], cache_dir: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".naive-", dir=cache_dir))
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
             "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-            "--implementation", "cp", "--abi", "cp311",
+            "--implementation", "cp", "--abi", ABI,
             *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
             "-d", str(staging), *packages]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -157,7 +158,7 @@ def prove_it_works(client: docker.DockerClient, image: str,
     try:
         with serving_container(client, image, model_dir=None, no_network=False,
                                deadline_s=READY_WITHIN_S) as running:
-            answer = requests.post(f"{running.url}/invocations", data=sample.body.read_bytes(),
+            answer = requests.post(f"{running.url}{p.INVOCATIONS}", data=sample.body.read_bytes(),
                                    headers={"Content-Type": sample.content_type,
                                             "Accept": sample.accept}, timeout=30)
     except (ContainerError, requests.RequestException) as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from sagepack.errors import SagepackError
+from sagepack.serving import parameters as p
 
 PING_TIMEOUT_S = 2.0  # SageMaker's health-check timeout
 
@@ -48,7 +49,7 @@ def wait_ready(process: subprocess.Popen[bytes], port: int, started: float, *,
             raise SagepackError(f"{what} exited with code {process.returncode} before "
                                 "answering /ping")
         with contextlib.suppress(OSError):
-            if request(port, "/ping", timeout=1.0)[0] == 200:
+            if request(port, p.PING, timeout=1.0)[0] == 200:
                 return time.monotonic() - started
         time.sleep(0.002)
     raise SagepackError(f"{what}: no 200 on /ping from port {port} within {within_s:g} s")
@@ -66,7 +67,7 @@ class BusyPings:
         """One ping: its latency when answered 200 in time, else the timeout, recorded."""
         began = time.perf_counter()
         try:
-            status = request(port, "/ping", timeout=self.timeout_s)[0]
+            status = request(port, p.PING, timeout=self.timeout_s)[0]
         except OSError as exc:  # timeouts included
             self.failures.append(f"{type(exc).__name__}: {exc}")
             self.latencies_ms.append(self.timeout_s * 1000)

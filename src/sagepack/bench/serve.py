@@ -41,6 +41,7 @@ from sagepack.files import write_json
 from sagepack.ports import free_port
 from sagepack.processes import stop_group
 from sagepack.progress import say
+from sagepack.serving import parameters as p
 
 __all__ = ["bench_serve", "sample_body"]
 
@@ -81,19 +82,19 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
     started = time.monotonic()
     try:
         cold_start_s = wait_ready(process, spec.port, started, what=spec.label)
-        status, answer = request(spec.port, "/invocations", body)
+        status, answer = request(spec.port, p.INVOCATIONS, body)
         if status != 200:
             raise SagepackError(f"{spec.label}: POST /invocations answered {status}: "
                                 f"{answer[:200]!r}")
         for _ in range(200):  # warm up
-            request(spec.port, "/invocations", body)
+            request(spec.port, p.INVOCATIONS, body)
         tree = ProcessTree(process.pid)
         cpu_before = tree.cpu_seconds()
         others = OthersCpu(tree)
         pings = BusyPings()
         pinger = pings.start(spec.port, min(1.0, duration_s / 4), max(5, int(duration_s * 5)))
         say(f"{spec.label}: wrk -t{WRK_THREADS} -c{connections} -d{duration_s:g}s")
-        run = wrk.run(wrk_path, f"http://127.0.0.1:{spec.port}/invocations", script,
+        run = wrk.run(wrk_path, f"http://127.0.0.1:{spec.port}{p.INVOCATIONS}", script,
                       threads=WRK_THREADS, connections=connections, duration_s=duration_s,
                       timeout_s=WRK_TIMEOUT_S, what=spec.label)
         pinger.join(duration_s + 2 * pings.timeout_s + 10)

@@ -8,17 +8,10 @@ from sagepack.config import ModelConfig, Variant
 from sagepack.errors import ContainerError
 from sagepack.serving import parameters as p
 
-MODEL_DIR = "/opt/ml/model"
-DEFAULT_PORT = 8080
 SERVE_COMMAND = ("serve",)
 PING_TIMEOUT_S = 2.0
 DEFAULT_DEADLINE_S = 240.0
 STOP_GRACE_S = 30
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-
-# Every resource sagepack creates carries this label (value: the run's id), so that
-# whatever an interrupted run left behind can be found and removed.
-RUN_LABEL = "com.sagepack.run"
 
 # Never handed to a container: Marketplace model packages run without AWS credentials.
 CREDENTIAL_VARIABLES = frozenset({
@@ -33,7 +26,7 @@ def serving_port(env: Mapping[str, str]) -> int:
     """The port the server must listen on: ``SAGEMAKER_BIND_TO_PORT`` or 8080."""
     value = env.get(p.BIND_TO_PORT, "").strip()
     if not value:
-        return DEFAULT_PORT
+        return p.DEFAULT_PORT
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ContainerError(f"SAGEMAKER_BIND_TO_PORT must be a port number, got {value!r}")
     return int(value)

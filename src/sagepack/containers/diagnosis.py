@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagepack.serving.parameters import DEFAULT_PORT
+
 LOG_TAIL_LINES = 60
 _TRACEBACK_START = "Traceback (most recent call last):"
 _IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError", "SyntaxError", "IndentationError",
@@ -28,7 +30,7 @@ class Evidence:
     oom_killed: bool = False
     engine_error: str = ""  # State.Error, or the engine's refusal to start it
     logs: str = ""
-    port: int = 8080
+    port: int = DEFAULT_PORT
     listening: frozenset[int] | None = None  # TCP ports listening inside; None: unknown
     timed_out_after: float | None = None
     last_ping: str = ""  # what the last /ping attempt got

@@ -19,10 +19,10 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
-from sagepack.containers.contract import RUN_LABEL
-from sagepack.containers.engine import new_run_id
+from sagepack.containers.cleanup import new_run_id
 from sagepack.containers.runner import RunningContainer
 from sagepack.errors import ContainerError
+from sagepack.labels import RUN
 
 LISTENER_PORT = 7070
 
@@ -86,7 +86,7 @@ def egress_target(client: Any, image: str, python: str, *,
     """A listener container from ``image`` on a new bridge network; removed afterwards."""
     run_id = run_id or new_run_id()
     name = f"sagepack-egress-{run_id}"
-    labels = {RUN_LABEL: run_id}
+    labels = {RUN: run_id}
     network = client.networks.create(name, driver="bridge", labels=labels)
     container = None
     try:
@@ -148,7 +148,7 @@ def control_probe(client: Any, image: str, python: str, target: EgressTarget, *,
     """The same probe from a container of ``image`` on ``target``'s own bridge network:
     the positive control. Both the connection and the lookup must succeed there, or a
     failed probe elsewhere proves nothing."""
-    labels = {RUN_LABEL: run_id or new_run_id()}
+    labels = {RUN: run_id or new_run_id()}
     container = client.containers.run(
         image, [PROBE_PROGRAM, *_probe_args(target)], entrypoint=[python, "-c"],
         network=target.network, labels=labels, detach=True)

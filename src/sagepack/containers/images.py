@@ -8,13 +8,7 @@ from docker.errors import ImageNotFound
 
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ContainerError
-
-
-def image_tag(settings: Settings, model: ModelConfig, variant: Variant) -> str:
-    """``<repository>:<version>-<variant>``, the tag ``invoke build`` gives an image."""
-    from sagepack.images import image_tags
-
-    return image_tags(settings, model, variant)[0]
+from sagepack.images.tags import image_tag
 
 
 def local_image(client: Any, settings: Settings, model: ModelConfig, variant: Variant) -> Any:

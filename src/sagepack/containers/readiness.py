@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import requests
 
 from sagepack.containers.contract import PING_TIMEOUT_S
+from sagepack.serving.parameters import PING
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def ping(session: requests.Session, url: str, timeout_s: float = PING_TIMEOUT_S)
     """One ``GET {url}/ping``."""
     started = time.perf_counter()
     try:
-        response = session.get(f"{url}/ping", timeout=timeout_s)
+        response = session.get(f"{url}{PING}", timeout=timeout_s)
     except requests.Timeout:
         return PingResult(False, f"no answer within {timeout_s:g} s",
                           time.perf_counter() - started)

@@ -25,11 +25,10 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.types import DeviceRequest
 
 from sagepack.containers import readiness
+from sagepack.containers.cleanup import new_run_id
 from sagepack.containers.contract import (
     DEFAULT_DEADLINE_S,
-    MODEL_DIR,
     PING_TIMEOUT_S,
-    RUN_LABEL,
     SERVE_COMMAND,
     STOP_GRACE_S,
     check_no_credentials,
@@ -42,9 +41,10 @@ from sagepack.containers.diagnosis import (
     parse_listening,
     tail,
 )
-from sagepack.containers.engine import new_run_id
 from sagepack.containers.relay import ExecRelay
 from sagepack.errors import ContainerError
+from sagepack.labels import RUN
+from sagepack.serving import parameters as p
 
 PYTHONS = ("python3", "python")
 
@@ -270,13 +270,14 @@ def serving_container(client: Any, image: str, *, model_dir: Path | None, no_net
     run_id = run_id or new_run_id()
     kwargs: dict[str, Any] = {
         "environment": dict(env),
-        "labels": {RUN_LABEL: run_id},
+        "labels": {RUN: run_id},
         "name": f"sagepack-{run_id}-{new_run_id()[:6]}",
         "detach": True,
         "device_requests": device_requests(gpu),
     }
     if model_dir is not None:
-        kwargs["volumes"] = {str(Path(model_dir).resolve()): {"bind": MODEL_DIR, "mode": "ro"}}
+        kwargs["volumes"] = {str(Path(model_dir).resolve()): {"bind": p.DEFAULT_MODEL_DIR,
+                                                              "mode": "ro"}}
     if no_network:
         kwargs["network_mode"] = "none"
     else:

@@ -25,9 +25,10 @@ from docker.errors import APIError, ImageNotFound
 from sagepack.config import Settings
 from sagepack.errors import ImageError
 from sagepack.images.environment import DEFAULT_MIRROR
+from sagepack.images.platform import DOCKER_PLATFORM
 
 LOCAL_BASE_REPOSITORY = "sagepack/base"
-PLATFORM = "linux/amd64"
+PLATFORM = DOCKER_PLATFORM
 # Removed from the root file system after debootstrap (relative to the root).
 CLEAN_PATHS = (
     "var/cache/apt/archives", "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",

@@ -21,10 +21,14 @@ import docker
 from docker.errors import APIError, ImageNotFound
 
 import sagepack
+from sagepack import labels as keys
+from sagepack.checks import CheckResult
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
+from sagepack.files import write_json
 from sagepack.images import checks as image_checks
 from sagepack.images.base import ensure_base
+from sagepack.images.build_stream import Display, run_build
 from sagepack.images.context import (
     BuildContext,
     add_model,
@@ -37,18 +41,17 @@ from sagepack.images.context import (
 from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
-from sagepack.images.engine import Display, run_build
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
-from sagepack.images.report import make_report, print_report, write_report
+from sagepack.images.report import make_report, print_report
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
+from sagepack.images.tags import image_tags
 from sagepack.images.wheelhouse import ensure_wheelhouse
 from sagepack.progress import say
 
 DOCKERFILE = Path("containers/Dockerfile")
 SERVE = Path("containers/serve")
-BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 
 
 @dataclass(frozen=True)
@@ -68,44 +71,33 @@ class BuildResult:
     leftovers: tuple[Leftover, ...] = ()  # what the build left behind, kept or removed
 
 
-def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,
-               source: SourceInfo | None = None) -> tuple[str, ...]:
-    """``<repository>:<version>-<variant>`` and ``<repository>:<git short sha>-<variant>``."""
-    name = variant if isinstance(variant, str) else variant.name
-    repository = settings.project.repository_for(model.name)
-    info = source or source_info(settings.project.root)
-    tags = [f"{repository}:{model.version}-{name}"]
-    if info.short:
-        tags.append(f"{repository}:{info.short}-{name}")
-    return tuple(tags)
-
-
 def _rfc3339(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def image_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
+def build_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
                  source: SourceInfo, created: int, base: str, lock_digest: str,
                  archive_sha256: str | None) -> dict[str, str]:
+    """The labels the build writes on ``variant``'s image (keys: :mod:`sagepack.labels`;
+    read back with :func:`sagepack.labels.read_labels`)."""
     labels = {
-        "org.opencontainers.image.title": model.name,
-        "org.opencontainers.image.description": model.description,
-        "org.opencontainers.image.version": model.version,
-        "org.opencontainers.image.revision": source.revision or "unknown",
-        "org.opencontainers.image.source": settings.project.source_url or source.remote
-        or "unknown",
-        "org.opencontainers.image.created": _rfc3339(created),
-        "org.opencontainers.image.base.name": base,
-        BIND_TO_PORT_LABEL: "true",
-        "sagepack.model": model.name,
-        "sagepack.model.version": model.version,
-        "sagepack.variant": variant.name,
-        "sagepack.artifact-mode": model.artifact_mode,
-        "sagepack.lock.sha256": lock_digest,
-        "sagepack.version": sagepack.__version__,
+        keys.OCI_TITLE: model.name,
+        keys.OCI_DESCRIPTION: model.description,
+        keys.OCI_VERSION: model.version,
+        keys.OCI_REVISION: source.revision or "unknown",
+        keys.OCI_SOURCE: settings.project.source_url or source.remote or "unknown",
+        keys.OCI_CREATED: _rfc3339(created),
+        keys.OCI_BASE_NAME: base,
+        keys.BIND_TO_PORT: "true",
+        keys.MODEL: model.name,
+        keys.MODEL_VERSION: model.version,
+        keys.VARIANT: variant.name,
+        keys.ARTIFACT_MODE: model.artifact_mode,
+        keys.LOCK_SHA256: lock_digest,
+        keys.VERSION: sagepack.__version__,
     }
     if archive_sha256:
-        labels["sagepack.archive.sha256"] = archive_sha256
+        labels[keys.ARCHIVE_SHA256] = archive_sha256
     return labels
 
 
@@ -173,7 +165,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
             archive_sha256 = packed.sha256
             extracted = archive.safe_extract(packed.archive, Path(work) / "model")
             add_model(ctx, extracted)
-        labels = image_labels(settings, model, var, source=source, created=created,
+        labels = build_labels(settings, model, var, source=source, created=created,
                               base=var.base_image, lock_digest=lock_digest,
                               archive_sha256=archive_sha256)
         if runtime is not None and var.cuda is not None:
@@ -200,7 +192,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:
-        results.append(image_checks.CheckResult(
+        results.append(CheckResult.of(
             "max-image-size", size <= limit * 1_000_000,
             f"{size / 1e6:.0f} MB against a limit of {limit} MB (variants.{var.name}."
             "max_image_size_mb)"))
@@ -217,8 +209,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "environment": env_vars,
                                 "stage_images": list(engine.stage_images),
                                 "left_behind": [item.as_dict() for item in leftovers]})
-    report_path = write_report(
-        settings.project.dist_for(model.name) / f"build-{var.name}.json", report)
+    report_path = settings.project.dist_for(model.name) / f"build-{var.name}.json"
+    write_json(report_path, report)
     print_report(report)
     for item in leftovers:
         log(item.describe())

@@ -16,27 +16,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from sagepack.checks import CheckResult
 from sagepack.errors import ImageCheckFailed, ImageError
+from sagepack.labels import CHECK
+from sagepack.serving.parameters import DEFAULT_PORT
 
 DRIVER_LIBRARIES = frozenset({"libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1"})
 CUDA_PROVIDER = "libonnxruntime_providers_cuda.so"
 CHECK_TIMEOUT = 120
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    passed: bool
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
 def run_in_image(client: docker.DockerClient, image: str, argv: Sequence[str],
@@ -44,7 +35,7 @@ def run_in_image(client: docker.DockerClient, image: str, argv: Sequence[str],
     """Run ``argv`` in ``image`` with no network; return (exit status, output)."""
     container = client.containers.create(image, command=list(argv), entrypoint=[],
                                          network_disabled=True, network_mode="none",
-                                         detach=True, labels={"sagepack.check": "true"})
+                                         detach=True, labels={CHECK: "true"})
     try:
         container.start()
         status = container.wait(timeout=timeout)
@@ -64,19 +55,19 @@ def check_serve(client: docker.DockerClient, image: str) -> CheckResult:
     config = attrs.get("Config") or {}
     entrypoint = config.get("Entrypoint")
     if entrypoint and entrypoint[:2] == ["/bin/sh", "-c"]:
-        return CheckResult("serve", False, f"ENTRYPOINT is in shell form ({entrypoint}); "
+        return CheckResult.of("serve", False, f"ENTRYPOINT is in shell form ({entrypoint}); "
                                            "use exec form or none")
     ports = config.get("ExposedPorts") or {}
-    if "8080/tcp" not in ports:
-        return CheckResult("serve", False, "port 8080 is not exposed")
+    if f"{DEFAULT_PORT}/tcp" not in ports:
+        return CheckResult.of("serve", False, f"port {DEFAULT_PORT} is not exposed")
     status, output = run_in_image(client, image, ["/bin/sh", "-c", _SERVE_SCRIPT])
     if status == 3:
-        return CheckResult("serve", False, "`serve` is not on PATH")
+        return CheckResult.of("serve", False, "`serve` is not on PATH")
     if status == 4:
-        return CheckResult("serve", False, f"{output.strip()} is not executable (run bit)")
+        return CheckResult.of("serve", False, f"{output.strip()} is not executable (run bit)")
     if status != 0:
-        return CheckResult("serve", False, f"the check exited {status}: {output.strip()}")
-    return CheckResult("serve", True, f"{output.strip()} is executable")
+        return CheckResult.of("serve", False, f"the check exited {status}: {output.strip()}")
+    return CheckResult.of("serve", True, f"{output.strip()} is executable")
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -140,8 +131,8 @@ def check_no_secrets(client: docker.DockerClient, image: str) -> CheckResult:
     history = [str(h.get("CreatedBy") or "") for h in reversed(client.api.history(image))]
     found = find_secrets(config.get("Env") or [], history, config.get("Labels") or {})
     if found:
-        return CheckResult("no-secrets", False, "; ".join(found))
-    return CheckResult("no-secrets", True, "no secret-shaped value in env, labels or history")
+        return CheckResult.of("no-secrets", False, "; ".join(found))
+    return CheckResult.of("no-secrets", True, "no secret-shaped value in env, labels or history")
 
 
 # --- CUDA libraries ------------------------------------------------------------------------
@@ -166,19 +157,19 @@ def check_cuda_libraries(client: docker.DockerClient, image: str) -> CheckResult
     status, output = run_in_image(client, image, ["python", "-c", _CUDA_SCRIPT])
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if status != 0 or not lines:
-        return CheckResult("cuda-libraries", False,
+        return CheckResult.of("cuda-libraries", False,
                            f"the library check could not run (exit {status}): {output.strip()}")
     report = json.loads(lines[-1])
     if not report["provider"]:
-        return CheckResult("cuda-libraries", False,
+        return CheckResult.of("cuda-libraries", False,
                            f"{CUDA_PROVIDER} is not in the image (onnxruntime-gpu missing?)")
     missing = {lib: users for lib, users in report["missing"].items()
                if lib not in DRIVER_LIBRARIES}
     if missing:
         detail = "; ".join(f"{lib} (needed by {', '.join(sorted(set(users))[:3])})"
                            for lib, users in sorted(missing.items()))
-        return CheckResult("cuda-libraries", False, f"unresolved shared libraries: {detail}")
-    return CheckResult("cuda-libraries", True,
+        return CheckResult.of("cuda-libraries", False, f"unresolved shared libraries: {detail}")
+    return CheckResult.of("cuda-libraries", True,
                        f"{report['checked']} libraries resolve (driver's libcuda.so.1 excepted)")
 
 

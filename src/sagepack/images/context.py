@@ -26,12 +26,13 @@ from pathlib import Path, PurePosixPath
 from sagepack.config import ModelConfig, Variant
 from sagepack.errors import ImageError
 from sagepack.images.wheelhouse import Wheelhouse
+from sagepack.serving import parameters as p
 
 ENV_MARKER = "# sagepack:env"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VENV = PurePosixPath("/opt/venv")
 SITE_PACKAGES = VENV / "lib/python3.11/site-packages"
-MODEL_DIR = PurePosixPath("/opt/ml/model")
+MODEL_DIR = PurePosixPath(p.DEFAULT_MODEL_DIR)
 # What of sagepack goes into images: the serving runtime and what it imports.
 RUNTIME_FILES = ("__init__.py", "errors.py", "problems.py", "py.typed")
 RUNTIME_PACKAGES = ("serving",)
@@ -159,7 +160,6 @@ def image_env(model: ModelConfig, variant: Variant, lib_dirs: Iterable[str] = ()
     """The image's environment: sagepack's settings, then ``model.env``, then
     ``variant.env`` (the later wins)."""
     from sagepack.containers.contract import validation_batch_env
-    from sagepack.serving import parameters as p
 
     handler = PurePosixPath(model.handler)
     env: dict[str, str] = {
@@ -177,7 +177,7 @@ def image_env(model: ModelConfig, variant: Variant, lib_dirs: Iterable[str] = ()
         env[p.CONFIG_BATCH_STRATEGY] = batch[p.BATCH_STRATEGY]
         env[p.CONFIG_MAX_PAYLOAD_IN_MB] = batch[p.MAX_PAYLOAD_IN_MB]
     if variant.gpu:
-        env["NVIDIA_VISIBLE_DEVICES"] = "all"
+        env[p.NVIDIA_VISIBLE_DEVICES] = "all"
         env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility"
     dirs = list(lib_dirs)
     if dirs:

@@ -25,13 +25,21 @@ from docker.errors import APIError, ImageNotFound
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from sagepack.checks import CheckResult
 from sagepack.cuda import CudaTarget, DriverRequirement, driver_problems, requirement
 from sagepack.errors import CudaTargetError, ImageError
-from sagepack.images.checks import CheckResult, run_in_image
+from sagepack.images.checks import run_in_image
+from sagepack.labels import (
+    CUDA_INFERENCE_AMI,
+    CUDA_MIN_DRIVER,
+    CUDA_RUNTIME,
+    CUDA_TARGET,
+    CUDA_TRANSFORM_AMI,
+    read_labels,
+)
 
 CHECK_NAME = "cuda-driver"
-LABEL_PREFIX = "sagepack.cuda."
-RUNTIME_LABEL = LABEL_PREFIX + "runtime"
+RUNTIME_LABEL = CUDA_RUNTIME
 
 _SUFFIX = re.compile(r"-cu(?:da)?(\d{2,3})$")
 _LOCAL = re.compile(r"^cu(\d{2,3})$")
@@ -166,10 +174,10 @@ def cuda_labels(runtime: CudaRuntime, target: CudaTarget) -> dict[str, str]:
     """The image labels that say which CUDA it ships and which driver and hosts it needs."""
     return {
         RUNTIME_LABEL: str(runtime.version),
-        LABEL_PREFIX + "min-driver": runtime.needs.shown,
-        LABEL_PREFIX + "target": target.cuda,
-        LABEL_PREFIX + "inference-ami": target.inference_ami.name,
-        LABEL_PREFIX + "transform-ami": target.transform_ami.name,
+        CUDA_MIN_DRIVER: runtime.needs.shown,
+        CUDA_TARGET: target.cuda,
+        CUDA_INFERENCE_AMI: target.inference_ami.name,
+        CUDA_TRANSFORM_AMI: target.transform_ami.name,
     }
 
 
@@ -249,17 +257,17 @@ def check_cuda_runtime(client: docker.DockerClient, image: str,
     """``cuda-driver``: the image's CUDA runtime runs on every AMI its variant targets."""
     try:
         found = read_image_cuda(client, image)
-        labels = (client.api.inspect_image(image).get("Config") or {}).get("Labels") or {}
+        labels = read_labels(client, image)
     except (APIError, ImageNotFound) as exc:
         raise ImageError(f"checking {image}: the engine failed: {exc}") from exc
     except ImageError as exc:
-        return CheckResult(CHECK_NAME, False, str(exc))
+        return CheckResult.of(CHECK_NAME, False, str(exc))
     problems = image_problems(found, target, labels)
     runtime = found.runtime
     if problems or runtime is None:
-        return CheckResult(CHECK_NAME, False, "; ".join(problems))
+        return CheckResult.of(CHECK_NAME, False, "; ".join(problems))
     hosts = ", ".join(f"{ami.name} has {ami.driver}" for ami in target.amis)
     files = f", {', '.join(found.libcudart)}" if found.libcudart else ""
-    return CheckResult(CHECK_NAME, True,
+    return CheckResult.of(CHECK_NAME, True,
                        f"CUDA {runtime.version} runtime ({runtime.source}{files}) needs driver "
                        f">= {runtime.needs.shown}; {hosts}")

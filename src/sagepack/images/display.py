@@ -14,7 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from sagepack.images.engine import Step
+from sagepack.images.build_stream import Step
 from sagepack.progress import console as default_console
 from sagepack.progress import is_interactive
 
@@ -25,7 +25,7 @@ def _short(text: str, width: int = 70) -> str:
 
 
 class BuildDisplay:
-    """Implements :class:`sagepack.images.engine.Display`."""
+    """Implements :class:`sagepack.images.build_stream.Display`."""
 
     def __init__(self, *, verbose: bool = False, console: Console | None = None,
                  interactive: bool | None = None) -> None:

@@ -1,4 +1,8 @@
-"""The one way sagepack reaches the Docker engine: the Docker SDK for Python."""
+"""The one way sagepack reaches the Docker engine: the Docker SDK for Python.
+
+The one home of the client for every host-side package (images, containers, smoke, bench,
+publish): they call :func:`docker_client` and never ``docker.from_env`` themselves.
+"""
 
 from __future__ import annotations
 

@@ -24,9 +24,8 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import LockError
 from sagepack.files import atomic_path
 from sagepack.images.cuda import check_lock as check_cuda_lock
+from sagepack.images.platform import PYTHON_VERSION, UV_PLATFORM
 
-PYTHON_VERSION = "3.11"
-UV_PLATFORM = "x86_64-manylinux_2_28"
 SERVING_IN = Path("containers/requirements/serving.in")
 LOCK_COMMAND = "invoke lock"
 

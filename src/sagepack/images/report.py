@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import docker
 
-from sagepack.files import write_json
-from sagepack.images.checks import CheckResult
-from sagepack.images.engine import EngineResult
-from sagepack.progress import console
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+from sagepack.checks import CheckResult
+from sagepack.images.build_stream import EngineResult
+from sagepack.progress import console, human_size
 
 
 def _creates_layer(created_by: str, size: int) -> bool:
@@ -85,11 +75,6 @@ def make_report(client: docker.DockerClient, *, model: str, variant: str, image_
     }
 
 
-def write_report(path: Path, report: Mapping[str, Any]) -> Path:
-    write_json(path, dict(report))
-    return path
-
-
 def print_report(report: Mapping[str, Any]) -> None:
     from rich.table import Table
 
@@ -99,7 +84,7 @@ def print_report(report: Mapping[str, Any]) -> None:
     table.add_column("")
     table.add_row("tags", "\n".join(report["tags"]))
     table.add_row("image", str(report["image_id"])[:19])
-    table.add_row("size", _human(report["size"]))
+    table.add_row("size", human_size(report["size"]))
     table.add_row("build time", f"{report['build_seconds']:.1f} s")
     table.add_row("cache hits", f"{report['cache_hits']}/{report['cacheable_steps']} steps")
     table.add_row("checks", ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}"
@@ -110,6 +95,6 @@ def print_report(report: Mapping[str, Any]) -> None:
     for layer in report["layers"]:
         text = layer["instruction"]
         layer_table.add_row(text if len(text) <= 70 else text[:69] + "…",
-                            _human(layer["size"]))
+                            human_size(layer["size"]))
     table.add_row("layers", layer_table)
     console().print(table)

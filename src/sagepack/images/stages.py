@@ -23,8 +23,9 @@ from typing import Any
 
 from docker.errors import APIError, ImageNotFound
 
+from sagepack.labels import SAGEPACK_PREFIXES
+
 CACHE_REPOSITORY = "sagepack-cache"
-SAGEPACK_LABEL_PREFIXES = ("sagepack.", "com.sagepack.")
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def image_ids(client: Any, tags: Iterable[str]) -> dict[str, str]:
 
 
 def is_sagepack_image(labels: Mapping[str, str] | None) -> bool:
-    return any(key.startswith(SAGEPACK_LABEL_PREFIXES) for key in (labels or {}))
+    return any(key.startswith(SAGEPACK_PREFIXES) for key in (labels or {}))
 
 
 def dangling_sagepack_images(client: Any) -> set[str]:

@@ -24,19 +24,13 @@ from packaging.version import InvalidVersion, Version
 from sagepack.errors import LockError
 from sagepack.files import file_sha256, write_json
 from sagepack.images.lock import LockedRequirement, lock_sha256, read_lock
+from sagepack.images.platform import ABI, ARCH, PLATFORMS, PYTHON_VERSION, PYTHON_VERSION_INFO
 
-PYTHON_VERSION = "3.11"
-# The image's glibc (bookworm: 2.36) runs any manylinux_2_x wheel with x <= 36; the lock
-# is resolved for manylinux_2_28, so these are the tags a locked wheel may carry.
-MAX_GLIBC_MINOR = 28
-PLATFORMS = (
-    *(f"manylinux_2_{minor}_x86_64" for minor in range(MAX_GLIBC_MINOR, 4, -1)),
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
-)
 # Every wheel tag the image's interpreter accepts, as pip on the image would compute them.
 IMAGE_TAGS = frozenset((
-    *tags.cpython_tags(python_version=(3, 11), abis=["cp311"], platforms=PLATFORMS),
-    *tags.compatible_tags(python_version=(3, 11), interpreter="cp311", platforms=PLATFORMS),
+    *tags.cpython_tags(python_version=PYTHON_VERSION_INFO, abis=[ABI], platforms=PLATFORMS),
+    *tags.compatible_tags(python_version=PYTHON_VERSION_INFO, interpreter=ABI,
+                          platforms=PLATFORMS),
 ))
 MANIFEST = "manifest.json"
 CHUNK = 4 * 1024 * 1024
@@ -113,14 +107,14 @@ def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
         if not candidates:
             raise LockError(f"{req.name}=={req.version}: no wheel in the wheelhouse {folder} "
                             f"(lock {lock}); none for CPython {PYTHON_VERSION} manylinux "
-                            "x86_64?")
+                            f"{ARCH}?")
         if len(candidates) > 1:
             raise LockError(f"{req.name}=={req.version}: several wheels in {folder}: "
                             f"{', '.join(p.name for p in candidates)}")
         path = candidates[0]
         if not wheel_fits_image(path.name):
             raise LockError(f"{req.name}=={req.version}: wheel {path.name} does not fit "
-                            f"CPython {PYTHON_VERSION} on manylinux x86_64")
+                            f"CPython {PYTHON_VERSION} on manylinux {ARCH}")
         digest = recorded.get(path.name) or file_sha256(path)
         if digest not in req.hashes:
             raise LockError(f"{req.name}=={req.version}: wheel {path.name} has sha256 "
@@ -142,7 +136,7 @@ def _read_manifest(folder: Path) -> dict[str, str]:
 def _pip_download(lock: Path, dest: Path) -> None:
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
             "--only-binary=:all:", "--no-deps", "--require-hashes",
-            "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311",
+            "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", ABI,
             *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
             "-r", str(lock), "-d", str(dest)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -2,6 +2,10 @@
 
 ``publish(settings, models, variants, dry_run=..., force=...)`` is the one entry point;
 see :mod:`sagepack.publish.publisher`.
+
+What lives here: the plan, ECR pushes, S3 uploads with checksums, model packages, the
+publish report and its progress, and a local AWS (moto) for tests. What must not: building
+or testing images (it publishes what :mod:`sagepack.images` built, as it is).
 """
 
 from __future__ import annotations

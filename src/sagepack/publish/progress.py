@@ -8,23 +8,11 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import TaskID
+
+from sagepack.progress import byte_bar as _bar
 
 _DONE = ("Pushed", "Layer already exists", "Mounted from")
-
-
-def _bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                    transient=True)
 
 
 class PushProgress:

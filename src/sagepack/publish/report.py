@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from sagepack.errors import PublishError
 from sagepack.files import write_json
+from sagepack.progress import make_table
+from sagepack.progress import print_table as _show
 from sagepack.publish.model_package import PackageResult
 from sagepack.publish.plan import REPORT_NAME, PublishPlan
 
@@ -141,21 +142,8 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 # --- printing ---------------------------------------------------------------------------
 
 
-def _show(console: Console, table: Table) -> None:
-    """Tables keep full digests on one line when the output is a log, not a terminal."""
-    if not console.is_terminal:
-        wide = console.options.update(width=1000)
-        table.width = Measurement.get(console, wide, table).maximum
-    console.print(table, crop=console.is_terminal)
-
-
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return make_table(title, columns, rows, overflow="fold")
 
 
 def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:

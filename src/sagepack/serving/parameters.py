@@ -178,3 +178,7 @@ JSONLINES_ALIASES: Final = frozenset(
 )
 
 BATCH_STRATEGIES: Final = ("MULTI_RECORD", "SINGLE_RECORD")
+
+# --- headers SageMaker may send that the server ignores (host-side checks send them) ------
+TARGET_VARIANT_HEADER: Final = "x-amzn-sagemaker-target-variant"
+ENABLE_EXPLANATIONS_HEADER: Final = "x-amzn-sagemaker-enable-explanations"

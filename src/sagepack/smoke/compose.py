@@ -27,15 +27,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sagepack.containers.contract import (
-    DEFAULT_PORT,
-    MODEL_DIR,
-    RUN_LABEL,
-    SERVE_COMMAND,
-    STOP_GRACE_S,
-)
+from sagepack.containers.contract import SERVE_COMMAND, STOP_GRACE_S
+from sagepack.containers.launch import ContainerSpec
 from sagepack.errors import ContainerError
 from sagepack.files import write_json
+from sagepack.labels import RUN
 from sagepack.serving import parameters as p
 from sagepack.smoke.spec import (
     MOVED_PORT,
@@ -52,41 +48,44 @@ def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
         "image": image,
         "command": list(SERVE_COMMAND),
         "environment": dict(env),
-        "labels": {RUN_LABEL: run_id},
+        "labels": {RUN: run_id},
         "stop_grace_period": f"{STOP_GRACE_S}s",
     }
     if model_dir is not None:
-        service["volumes"] = [f"{model_dir}:{MODEL_DIR}:ro"]
+        service["volumes"] = [f"{model_dir}:{p.DEFAULT_MODEL_DIR}:ro"]
     if no_network:
         service["network_mode"] = "none"
     else:
         service["ports"] = [f"127.0.0.1::{port}"]
     if gpu:  # compose file format 2.3+: the NVIDIA runtime with every GPU visible
         service["runtime"] = "nvidia"
-        service["environment"].setdefault("NVIDIA_VISIBLE_DEVICES", "all")
+        service["environment"].setdefault(p.NVIDIA_VISIBLE_DEVICES, "all")
     return service
 
 
-def render(image: str, env: Mapping[str, str], batch_env: Mapping[str, str], *, run_id: str,
-           model_dir: Path | None, no_network: bool, gpu: bool) -> dict[str, Any]:
-    """The compose document for one image."""
+def render(spec: ContainerSpec, batch_env: Mapping[str, str], *, run_id: str,
+           model_dir: Path | None, no_network: bool) -> dict[str, Any]:
+    """The compose document for one image: ``spec``'s image, environment and GPU choice
+    (:meth:`ContainerSpec.for_model`), ``batch_env`` on top for the batch service."""
+    env = spec.env
+
     def service(environment: Mapping[str, str], port: int) -> dict[str, Any]:
-        return _service(image, environment, port, run_id=run_id, model_dir=model_dir,
-                        no_network=no_network, gpu=gpu)
+        return _service(spec.image, environment, port, run_id=run_id, model_dir=model_dir,
+                        no_network=no_network, gpu=spec.gpu)
 
     moved = {**env, p.BIND_TO_PORT: str(MOVED_PORT),
              p.SAFE_PORT_RANGE: f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}
     document: dict[str, Any] = {
         "version": "2.4",
         "services": {
-            SERVICE_MAIN: service(env, DEFAULT_PORT),
+            SERVICE_MAIN: service(env, p.DEFAULT_PORT),
             SERVICE_PORT: service(moved, MOVED_PORT),
-            SERVICE_SIGTERM: service(env, DEFAULT_PORT),
-            SERVICE_BATCH: service({**env, **batch_env}, DEFAULT_PORT),
+            SERVICE_SIGTERM: service(env, p.DEFAULT_PORT),
+            SERVICE_BATCH: service({**env, **batch_env}, p.DEFAULT_PORT),
         },
     }
     if not no_network:
-        document["networks"] = {"default": {"labels": {RUN_LABEL: run_id}}}
+        document["networks"] = {"default": {"labels": {RUN: run_id}}}
     return document
 
 

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 import pytest
 
 from sagepack.config import ModelConfig, Variant, load
-from sagepack.containers.contract import DEFAULT_PORT
 from sagepack.containers.runner import RunningContainer
 from sagepack.errors import ConfigError, ContainerError
+from sagepack.serving.parameters import DEFAULT_PORT
 from sagepack.smoke.preflight import check_config
 from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
 

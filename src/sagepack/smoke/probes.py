@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import requests
 
 from sagepack.config import Sample
+from sagepack.serving import parameters as p
 
 LINE_TYPES = ("text/csv", "application/jsonlines", "application/x-jsonlines",
               "application/json-lines", "text/plain")
@@ -25,7 +26,7 @@ def invoke_sample(session: requests.Session, url: str, sample: Sample,
                   timeout_s: float = 60.0) -> requests.Response:
     headers = {"Content-Type": sample.content_type, "Accept": sample.accept,
                **(extra_headers or {})}
-    return session.post(f"{url}/invocations", data=sample.body.read_bytes(), headers=headers,
+    return session.post(f"{url}{p.INVOCATIONS}", data=sample.body.read_bytes(), headers=headers,
                         timeout=timeout_s)
 
 
@@ -69,7 +70,7 @@ def post_raw(url: str, body: bytes, headers: dict[str, str], *,
                                       timeout=timeout_s)
     send_error: str | None = None
     try:
-        conn.putrequest("POST", "/invocations")
+        conn.putrequest("POST", p.INVOCATIONS)
         for key, value in {**headers, "Content-Length": str(len(body))}.items():
             conn.putheader(key, value)
         conn.endheaders()

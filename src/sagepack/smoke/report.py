@@ -7,22 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from sagepack.checks import ERROR, FAILED, PASSED, SKIPPED, CheckResult
 from sagepack.progress import console as default_console
+from sagepack.progress import make_table
 
-PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 _STYLE = {PASSED: "green", FAILED: "red", ERROR: "red", SKIPPED: "yellow"}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: str
-    outcome: str
-    seconds: float
-    detail: str = ""
-    message: str = ""  # why it failed or was skipped
-    label: str = ""  # what a skip leaves out, in a few words: "egress (bridge network)"
 
 
 @dataclass(frozen=True)
@@ -40,7 +30,7 @@ class SmokeReport:
 
     @property
     def failures(self) -> tuple[CheckResult, ...]:
-        return tuple(c for c in self.checks if c.outcome in (FAILED, ERROR))
+        return tuple(c for c in self.checks if c.failed)
 
     @property
     def skipped(self) -> tuple[CheckResult, ...]:
@@ -60,7 +50,7 @@ class SmokeReport:
         else:
             verdict = f"{len(self.failures)} of {len(self.checks)} checks failed"
         if self.skipped:
-            labels = ", ".join(c.label or c.check for c in self.skipped)
+            labels = ", ".join(c.label or c.name for c in self.skipped)
             verdict += f", {len(self.skipped)} skipped: {labels}"
         return verdict
 
@@ -89,7 +79,7 @@ def read_junit(path: Path) -> tuple[CheckResult, ...]:
         else:
             outcome, message = PASSED, ""
         results.append(CheckResult(
-            check=props.get("check") or case.get("name") or "?", outcome=outcome,
+            name=props.get("check") or case.get("name") or "?", outcome=outcome,
             seconds=float(case.get("time") or 0), detail=props.get("detail", ""),
             message=message, label=props.get("skipped_as", "") if outcome == SKIPPED else ""))
     return tuple(results)
@@ -105,16 +95,15 @@ def render(report: SmokeReport, console: Console | None = None) -> None:
     """A table of checks (check, result, time, detail), then why each failure failed."""
     out = console or default_console()
     where = "no network" if report.no_network else "bridge network, port on 127.0.0.1"
-    table = Table(title=f"{report.image} ({where})", title_justify="left")
-    for column in ("check", "result", "time", "detail"):
-        table.add_column(column, justify="right" if column == "time" else "left")
+    table = make_table(f"{report.image} ({where})", ("check", "result", "time", "detail"),
+                       right=("time",))
     for c in report.checks:
         detail = c.detail if c.outcome == PASSED else (_first_line(c.message) or c.detail)
-        table.add_row(c.check, f"[{_STYLE[c.outcome]}]{c.outcome}[/]", f"{c.seconds:.2f} s",
+        table.add_row(c.name, f"[{_STYLE[c.outcome]}]{c.outcome}[/]", f"{c.seconds:.2f} s",
                       detail, )
     out.print(table)
     for c in report.failures:
-        out.print(f"[red]{c.outcome}[/]: {c.check}", highlight=False)
+        out.print(f"[red]{c.outcome}[/]: {c.name}", highlight=False)
         out.print(c.message, markup=False, highlight=False)
     if not report.checks:
         out.print(f"[red]no checks ran[/] (pytest exit code {report.exit_code}; "

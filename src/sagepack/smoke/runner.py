@@ -19,18 +19,13 @@ from docker.errors import APIError
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings, Variant
-from sagepack.containers.contract import (
-    DEFAULT_DEADLINE_S,
-    RUN_LABEL,
-    container_env,
-    validation_batch_env,
-)
-from sagepack.containers.engine import image_labels, new_run_id, remove_run
-from sagepack.containers.gpu import host_has_gpu
-from sagepack.containers.images import image_tag, local_image
-from sagepack.containers.model_dir import model_directory
+from sagepack.containers.cleanup import new_run_id, remove_labelled, remove_run
+from sagepack.containers.contract import DEFAULT_DEADLINE_S, validation_batch_env
+from sagepack.containers.images import local_image
+from sagepack.containers.launch import ContainerSpec
 from sagepack.errors import ContainerError
 from sagepack.files import atomic_path
+from sagepack.labels import COMPOSE_PROJECT
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
 from sagepack.smoke.preflight import check_config
@@ -49,13 +44,7 @@ def pytest_argv(spec_file: Path, junit: Path, extra: tuple[str, ...] = ()) -> li
 
 def _remove_compose_leftovers(client: Any, project: str) -> None:
     """``docker-compose down`` normally did this; after a hard interrupt it may not have."""
-    selector = {"label": f"com.docker.compose.project={project}"}
-    for container in client.containers.list(all=True, filters=selector):
-        with contextlib.suppress(APIError):  # already being removed
-            container.remove(force=True, v=True)
-    for network in client.networks.list(filters=selector):
-        with contextlib.suppress(APIError):
-            network.remove()
+    remove_labelled(client, f"{COMPOSE_PROJECT}={project}", gone=(APIError,))
 
 
 def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
@@ -78,28 +67,24 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     compose_argv = compose.compose_command()
     out = console or default_console()
     client = docker_client()
-    tag = image or image_tag(settings, model, variant)
-    if image is None:
-        local_image(client, settings, model, variant)
+    container = ContainerSpec.for_model(client, settings, model, variant, image=image)
+    tag = container.image
     dist = settings.project.dist_for(model.name)
     junit = junit or dist / f"image-tests-{variant.name}.xml"
     log = junit.with_suffix(".log")
     run_id = new_run_id()
     project = f"sagepack{run_id}"
-    gpu = variant.gpu and host_has_gpu(client)
-    env = container_env(model, variant)
-    out.print(f"testing {tag} ({'no network' if no_network else 'bridge network'}"
-              f"{', GPU' if gpu else ''}); log: {log}")
+    out.print(f"testing {tag} ({container.describe(no_network)}); log: {log}")
     exit_code = 1
     try:
         with tempfile.TemporaryDirectory(prefix="sagepack-image-tests-") as tmp, \
-                model_directory(settings, model, labels=image_labels(client, tag)) as model_dir:
+                container.model_directory(settings, model) as model_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
-                tag, env, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
-                no_network=no_network, gpu=gpu))
+                container, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
+                no_network=no_network))
             spec = RunSpec(root=str(settings.project.root), model=model.name,
-                           variant=variant.name, image=tag, no_network=no_network, gpu=gpu,
+                           variant=variant.name, image=tag, no_network=no_network, gpu=container.gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
                            deadline_s=deadline_s, compose_command=compose_argv)
@@ -167,4 +152,4 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
     return reports
 
 
-__all__ = ["RUN_LABEL", "run_all", "run_image_tests"]
+__all__ = ["run_all", "run_image_tests"]

@@ -6,6 +6,11 @@ container's HTTP endpoint.
                                         content_type="text/csv", split_type="Line"),
                            "http://127.0.0.1:8080")
     report.raise_for_failures()
+
+What lives here: the job's parameters, splitting and batching records, the HTTP client,
+output joining and filters, progress and the report. What must not: starting the container
+(``invoke transform`` does that in :mod:`sagepack.containers.transform`); this package
+talks to any endpoint URL and imports no Docker.
 """
 
 from sagepack.transform.compare import compare_outputs

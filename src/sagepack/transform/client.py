@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from sagepack.errors import TransformError
+from sagepack.serving.parameters import EXECUTION_PARAMETERS, INVOCATIONS
 from sagepack.transform.params import ExecutionParameters
 
 __all__ = ["InvocationFailed", "Invoker", "fetch_execution_parameters"]
@@ -39,7 +40,7 @@ class InvocationFailed(TransformError):
 
 def fetch_execution_parameters(endpoint: str, timeout_s: float = 10.0) -> ExecutionParameters | None:
     """The container's ``/execution-parameters``, or ``None`` when it does not serve them."""
-    url = f"{endpoint}/execution-parameters"
+    url = f"{endpoint}{EXECUTION_PARAMETERS}"
     try:
         response = requests.get(url, timeout=timeout_s)
     except requests.RequestException as exc:
@@ -79,7 +80,7 @@ class Invoker:
     def __init__(self, endpoint: str, *, content_type: str | None, accept: str | None,
                  timeout_s: float, retries: int, pool_size: int, chunked: bool = False,
                  backoff_s: float = 0.2) -> None:
-        self.url = f"{endpoint}/invocations"
+        self.url = f"{endpoint}{INVOCATIONS}"
         self.headers: dict[str, str] = {}
         if content_type:
             self.headers["Content-Type"] = content_type

@@ -16,6 +16,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from sagepack.progress import console as project_console
+
 __all__ = ["JobProgress", "make_progress"]
 
 
@@ -107,7 +109,7 @@ def make_progress(enabled: bool, total_files: int, total_bytes: int,
     """A rich bar on a terminal, plain lines when not, nothing when disabled."""
     if not enabled:
         return _Silent()
-    console = console or Console()
+    console = console or project_console()
     if console.is_terminal:
         return _Bar(console, total_files, total_bytes)
     return _Plain(console, total_files)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from sagepack.errors import TransformError
+from sagepack.progress import make_table
 from sagepack.transform.params import JobParameters
 
 __all__ = ["FileResult", "TransformReport"]
@@ -95,12 +95,9 @@ class TransformReport:
     def render(self, console: Console, max_rows: int = 40) -> None:
         """The summary as a rich table (failures first, at most ``max_rows`` files)."""
         p = self.parameters
-        table = Table(title="batch transform", show_header=True, header_style="bold")
-        table.add_column("file")
-        table.add_column("records", justify="right")
-        table.add_column("bytes", justify="right")
-        table.add_column("requests", justify="right")
-        table.add_column("result")
+        table = make_table("batch transform", ("file", "records", "bytes", "requests", "result"),
+                           right=("records", "bytes", "requests"), show_header=True,
+                           header_style="bold", title_justify="center")
         shown = sorted(self.files, key=lambda f: f.ok)[:max_rows]
         for f in shown:
             result = "[green]ok[/]" if f.ok else f"[red]FAILED[/] {f.error}"

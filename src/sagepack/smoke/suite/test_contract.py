@@ -11,8 +11,9 @@ import requests
 
 from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
-from sagepack.containers.contract import DEFAULT_PORT, MAX_PAYLOAD_BYTES, PING_TIMEOUT_S
+from sagepack.containers.contract import PING_TIMEOUT_S
 from sagepack.containers.readiness import ping
+from sagepack.serving import parameters as p
 from sagepack.smoke.plugin import Record, Services
 from sagepack.smoke.probes import grown_body, invoke_sample, line_sample, post_raw
 from sagepack.smoke.spec import MOVED_PORT, SERVICE_MAIN, SERVICE_PORT
@@ -32,7 +33,7 @@ def test_ping_during_invocations(services: Services, model: ModelConfig,
     def load() -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                r = session.post(f"{running.url}/invocations", data=body, headers=headers,
+                r = session.post(f"{running.url}{p.INVOCATIONS}", data=body, headers=headers,
                                  timeout=60)
                 done.append(r.status_code)
 
@@ -64,7 +65,7 @@ def test_payload_limit_accepted(services: Services, model: ModelConfig,
     """A 6 MB body is accepted (2xx)"""
     running = services.get(SERVICE_MAIN)
     sample = line_sample(model.samples) or model.samples[0]
-    body = grown_body(sample, MAX_PAYLOAD_BYTES, exact=True)
+    body = grown_body(sample, p.REALTIME_MAX_BODY_BYTES, exact=True)
     result = post_raw(running.url, body, {"Content-Type": sample.content_type,
                                           "Accept": sample.accept})
     record_property("detail", f"{len(body)} bytes: HTTP {result.status} in "
@@ -83,7 +84,7 @@ def test_payload_over_limit(services: Services, model: ModelConfig,
     """A body over 6 MB gets 413"""
     running = services.get(SERVICE_MAIN)
     sample = line_sample(model.samples) or model.samples[0]
-    body = grown_body(sample, MAX_PAYLOAD_BYTES + 1, exact=True)
+    body = grown_body(sample, p.REALTIME_MAX_BODY_BYTES + 1, exact=True)
     result = post_raw(running.url, body, {"Content-Type": sample.content_type,
                                           "Accept": sample.accept})
     record_property("detail", f"{len(body)} bytes: HTTP {result.status}")
@@ -96,7 +97,7 @@ def test_unsupported_content_type(services: Services, model: ModelConfig) -> Non
     running = services.get(SERVICE_MAIN)
     sample = model.samples[0]
     response = running.session.post(
-        f"{running.url}/invocations", data=sample.body.read_bytes(), timeout=60,
+        f"{running.url}{p.INVOCATIONS}", data=sample.body.read_bytes(), timeout=60,
         headers={"Content-Type": "application/x-sagepack-unsupported",
                  "Accept": sample.accept})
     assert response.status_code == 415, f"HTTP {response.status_code}: {response.text[:300]}"
@@ -106,7 +107,7 @@ def test_garbage_body(services: Services, content_type: str, record_property: Re
     """A garbage body gets 400"""
     running = services.get(SERVICE_MAIN)
     garbage = b"\x00\xff\xfe not a valid request {{{ ,,, \x01\n\"unterminated"
-    response = running.session.post(f"{running.url}/invocations", data=garbage, timeout=60,
+    response = running.session.post(f"{running.url}{p.INVOCATIONS}", data=garbage, timeout=60,
                                     headers={"Content-Type": content_type})
     record_property("detail", f"HTTP {response.status_code}: {response.text[:80]}")
     assert response.status_code == 400, f"HTTP {response.status_code}: {response.text[:300]}"
@@ -118,11 +119,11 @@ def test_extra_headers_tolerated(services: Services, model: ModelConfig,
     running = services.get(SERVICE_MAIN)
     sample = model.samples[0]
     extra = {
-        "X-Amzn-SageMaker-Custom-Attributes": ("trace=1;" * 128)[:1024],
-        "X-Amzn-SageMaker-Target-Model": "model.tar.gz",
-        "X-Amzn-SageMaker-Target-Variant": "AllTraffic",
-        "X-Amzn-SageMaker-Inference-Id": "sagepack-check-0001",
-        "X-Amzn-SageMaker-Enable-Explanations": "`false`",
+        p.CUSTOM_ATTRIBUTES_HEADER: ("trace=1;" * 128)[:1024],
+        p.TARGET_MODEL_HEADER: "model.tar.gz",
+        p.TARGET_VARIANT_HEADER: "AllTraffic",
+        p.INFERENCE_ID_HEADER: "sagepack-check-0001",
+        p.ENABLE_EXPLANATIONS_HEADER: "`false`",
         "X-Sagepack-Unknown-Header": "ignored",
     }
     response = invoke_sample(running.session, running.url, sample, extra)
@@ -140,12 +141,12 @@ def test_bind_to_port(services: Services, model: ModelConfig, record_property: R
                               f"listening: {shown}")
     assert listening is not None, (
         "the ports listening in the container could not be read (/proc/net/tcp), so "
-        "whether anything still listens on 8080 is unknown")
+        f"whether anything still listens on {p.DEFAULT_PORT} is unknown")
     assert MOVED_PORT in listening, (
         f"with SAGEMAKER_BIND_TO_PORT={MOVED_PORT} nothing listens on {MOVED_PORT}: "
         f"{sorted(listening)}")
-    assert DEFAULT_PORT not in listening, (
-        f"with SAGEMAKER_BIND_TO_PORT={MOVED_PORT} something still listens on {DEFAULT_PORT}")
+    assert p.DEFAULT_PORT not in listening, (
+        f"with SAGEMAKER_BIND_TO_PORT={MOVED_PORT} something still listens on {p.DEFAULT_PORT}")
     if model.samples:
         response = invoke_sample(running.session, running.url, model.samples[0])
         assert response.status_code == 200, f"HTTP {response.status_code} on {MOVED_PORT}"
@@ -154,7 +155,7 @@ def test_bind_to_port(services: Services, model: ModelConfig, record_property: R
 def test_execution_parameters(services: Services, record_property: Record) -> None:
     """GET /execution-parameters answers valid JSON"""
     running = services.get(SERVICE_MAIN)
-    response = running.session.get(f"{running.url}/execution-parameters", timeout=10)
+    response = running.session.get(f"{running.url}{p.EXECUTION_PARAMETERS}", timeout=10)
     assert response.status_code == 200, f"HTTP {response.status_code}: {response.text[:300]}"
     try:
         body = json.loads(response.content)

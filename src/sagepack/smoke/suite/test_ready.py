@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sagepack.containers.labels import BIND_TO_PORT_LABEL
+from sagepack.labels import BIND_TO_PORT, read_labels
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
 
@@ -20,6 +20,6 @@ def test_ready(services: Services, run_spec: RunSpec,
 
 def test_bind_to_port_label(services: Services, run_spec: RunSpec) -> None:
     """Carries the accept-bind-to-port=true label."""
-    labels = services.engine.images.get(run_spec.image).attrs["Config"].get("Labels") or {}
-    assert labels.get(BIND_TO_PORT_LABEL) == "true", (
-        f"{run_spec.image} lacks the label {BIND_TO_PORT_LABEL}=true")
+    labels = read_labels(services.engine, run_spec.image)
+    assert labels.get(BIND_TO_PORT) == "true", (
+        f"{run_spec.image} lacks the label {BIND_TO_PORT}=true")

@@ -14,6 +14,7 @@ import requests
 from sagepack.compare import response_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers.contract import STOP_GRACE_S
+from sagepack.serving import parameters as p
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.probes import wait_for_interim
 from sagepack.smoke.spec import SERVICE_SIGTERM
@@ -33,7 +34,7 @@ def test_sigterm_in_flight(services: Services, model: ModelConfig,
     try:
         # The request's head and half its body go out first: the server has a request it
         # cannot finish until the rest arrives, after the SIGTERM.
-        head = (f"POST /invocations HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        head = (f"POST {p.INVOCATIONS} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                 f"Content-Type: {sample.content_type}\r\nAccept: {sample.accept}\r\n"
                 f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n")
         sock.sendall(head.encode("ascii"))

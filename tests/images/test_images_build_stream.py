@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sagepack.errors import BuildFailed
-from sagepack.images.engine import follow
+from sagepack.images.build_stream import follow
 
 
 def _stream(*lines: str) -> list[dict[str, object]]:

@@ -19,8 +19,8 @@ import docker
 from docker.errors import APIError
 
 from sagepack.errors import BuildFailed
+from sagepack.images.platform import DOCKER_PLATFORM
 
-PLATFORM = "linux/amd64"
 NETWORK_MODE = "none"
 TAIL_LINES = 25
 
@@ -189,7 +189,7 @@ def run_build(client: docker.DockerClient, context_tar: Path, *, tag: str,
                 fileobj=fh, custom_context=True, encoding=None, tag=tag, target=target,
                 buildargs=dict(buildargs or {}), labels=dict(labels or {}), nocache=no_cache,
                 rm=True, forcerm=True, pull=False, decode=True, network_mode=NETWORK_MODE,
-                platform=PLATFORM,
+                platform=DOCKER_PLATFORM,
             )
             return follow(chunks, tag, show)
     except APIError as exc:
