@@ -7,11 +7,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from sagepack.deploy.endpoint import Step
 from sagepack.deploy.plan import DeployPlan
 from sagepack.deploy.samples import SampleResult
-from sagepack.publish.report import _show, _table
+from sagepack.progress import make_table, print_table
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    """Long cells (ARNs, digests) fold instead of being cut."""
+    return make_table(title, columns, rows, overflow="fold")
 
 
 def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
@@ -44,7 +50,7 @@ def print_plan(console: Console, plan: DeployPlan, notes: Sequence[str]) -> None
     console.print(f"Deploy plan: {plan.model.name} {plan.model.version} variant "
                   f"{plan.variant.name} to endpoint {plan.endpoint_name} in {plan.region} "
                   f"(from {plan.release.record})")
-    _show(console, _table("Resources and parameters", ("resource", "parameter", "value"),
+    print_table(console, _table("Resources and parameters", ("resource", "parameter", "value"),
                           plan_rows(plan)))
     for note in notes:
         console.print(f"checked: {note}")
@@ -53,8 +59,8 @@ def print_plan(console: Console, plan: DeployPlan, notes: Sequence[str]) -> None
 def print_steps(console: Console, steps: Sequence[Step],
                 samples: Sequence[SampleResult] = ()) -> None:
     rows = [(s.action, s.kind, s.name, s.arn) for s in steps]
-    _show(console, _table("Deployed", ("action", "kind", "name", "ARN"), rows))
+    print_table(console, _table("Deployed", ("action", "kind", "name", "ARN"), rows))
     if samples:
-        _show(console, _table("Samples", ("sample", "result", "latency", "detail"), [
+        print_table(console, _table("Samples", ("sample", "result", "latency", "detail"), [
             (r.name, r.status, "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
              r.detail) for r in samples]))
