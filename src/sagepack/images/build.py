@@ -106,6 +106,10 @@ def image_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
     }
     if archive_sha256:
         labels["sagepack.archive.sha256"] = archive_sha256
+    if model.multi_model:
+        from sagepack.serving.parameters import MULTI_MODEL_LABEL
+
+        labels[MULTI_MODEL_LABEL] = "true"
     return labels
 
 
