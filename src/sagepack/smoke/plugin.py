@@ -25,7 +25,7 @@ from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
 Record = Callable[[str, object], None]
 
 # Checks run in this order (by module), whatever the file names.
-MODULE_ORDER = ("test_ready", "test_samples", "test_contract", "test_egress", "test_device",
+MODULE_ORDER = ("test_ready", "test_samples", "test_stream", "test_contract", "test_egress", "test_device",
                 "test_transform", "test_shutdown")
 
 
