@@ -21,15 +21,17 @@ except ImportError:  # pragma: no cover - running under another server
 
 
 class BadRequest(ValueError):
-    """Raised for input that cannot be read; the server answers 400."""
+    """Raised for input that cannot be read; the server answers its ``status_code``."""
 
-    status_code = 400
+    def __init__(self, message, status_code=400):
+        super().__init__(message)
+        self.status_code = status_code
 
 
-def _bad(message):
+def _bad(message, status_code=400):
     if InferenceError is not None:
-        return InferenceError(400, message)
-    return BadRequest(message)
+        return InferenceError(status_code, message)
+    return BadRequest(message, status_code)
 
 
 def model_fn(model_dir):
@@ -70,7 +72,7 @@ def input_fn(body, content_type):
     except (ValueError, KeyError, TypeError) as exc:
         raise _bad(f"cannot read the {media} body: {exc}") from None
     raise _bad(f"unsupported content type {content_type!r}: application/json or "
-               "application/jsonlines")
+               "application/jsonlines", 415)
 
 
 def predict_fn(data, model):
@@ -86,5 +88,5 @@ def predict_fn(data, model):
 def output_fn(prediction, accept):
     media = accept.split(";")[0].strip().lower()
     if media not in ("application/jsonlines", "*/*", ""):
-        raise _bad(f"unsupported Accept {accept!r}: application/jsonlines")
+        raise _bad(f"unsupported Accept {accept!r}: application/jsonlines", 406)
     return prediction, "application/jsonlines"
