@@ -117,3 +117,17 @@ def test_test_models_must_be_single_model_models_of_the_project(tmp_path: Path) 
     text = str(err.value)
     assert "'nope': no such model (single-model models: m1)" in text
     assert "'mm': a multi-model image itself" in text
+
+
+def test_only_a_multi_model_image_may_have_no_handler(tmp_path: Path) -> None:
+    root = make_project(tmp_path, GOOD)
+    (root / "artifacts" / "m1" / "code" / "inference.py").unlink()
+    with pytest.raises(ConfigError, match="handler: path does not exist"):
+        config.load(root, env={})
+    _add_model(root, "m2", GOOD)
+    (root / "artifacts" / "m1" / "sagepack.toml").write_text(
+        'multi_model = true\ntest_models = ["m2", "m3"]\n' + GOOD)
+    _add_model(root, "m3", GOOD)
+    for name in ("m2", "m3"):
+        (root / "artifacts" / name / "code" / "inference.py").write_text("")
+    assert config.load(root, env={}).models["m1"].multi_model

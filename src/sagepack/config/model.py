@@ -216,9 +216,11 @@ def load_model(model_root: Path, project: ProjectConfig,
         t.problem("version", f"expected a tag-safe version such as 1.2.0, got {version!r}")
     description = t.get("description", str, "") or ""
     handler = t.get("handler", str, "code/inference.py") or "code/inference.py"
-    if not (model_root / handler).is_file():
-        t.problem("handler", f"path does not exist: {model_root / handler}")
     mode = t.choice("artifact_mode", ARTIFACT_MODES, "dynamic")
+    multi_model, test_models = _load_multi_model(t, mode)
+    # A multi-model image has no handler of its own: each archive brings its code/.
+    if not multi_model and not (model_root / handler).is_file():
+        t.problem("handler", f"path does not exist: {model_root / handler}")
     content_types = t.strings("content_types", required=True)
     response_types = t.strings("response_types", required=True)
     realtime = t.strings("realtime_instance_types", ("ml.m5.large",))
@@ -228,7 +230,6 @@ def load_model(model_root: Path, project: ProjectConfig,
     env = t.string_map("env")
     max_request_mb = _bounded(t, "max_request_mb", MAX_REQUEST_MB_RANGE)
     timeout_s = _bounded(t, "timeout_s", TIMEOUT_S_RANGE)
-    multi_model, test_models = _load_multi_model(t, mode)
 
     variants: dict[str, Variant] = {}
     vt = t.table("variants")
