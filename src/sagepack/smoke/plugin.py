@@ -63,8 +63,11 @@ def skip_check(record_property: Record, label: str, reason: str) -> NoReturn:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sample" in metafunc.fixturenames:
-        samples = _model(_spec(metafunc.config)).samples
-        metafunc.parametrize("sample", samples, ids=[s.name for s in samples])
+        model = _model(_spec(metafunc.config))
+        if model.multi_model and not model.samples:  # skipped, with its reason
+            metafunc.parametrize("sample", [None], ids=["none"])
+        else:
+            metafunc.parametrize("sample", model.samples, ids=[s.name for s in model.samples])
     if "content_type" in metafunc.fixturenames:
         types = _model(_spec(metafunc.config)).content_types
         metafunc.parametrize("content_type", types, ids=list(types))
@@ -106,7 +109,8 @@ def _single_model_only(request: pytest.FixtureRequest, record_property: Record) 
     if not any(name == check or module == check for check in SINGLE_MODEL_CHECKS):
         return
     if _model(_spec(request.config)).multi_model:
-        skip_check(record_property, f"{module} (multi-model image)",
+        check = request.function.__name__.removeprefix("test_").replace("_", " ")
+        skip_check(record_property, f"{check} (multi-model image)",
                    "a multi-model image serves no model through /invocations; its test "
                    "models are checked through /models")
 

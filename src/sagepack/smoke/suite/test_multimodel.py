@@ -108,16 +108,16 @@ def loaded(services: Services, model: ModelConfig) -> Loaded | None:
     return Loaded(services.get(SERVICE_MAIN), model)
 
 
-def _require(loaded: Loaded | None, record_property: Record) -> Loaded:
+def _require(loaded: Loaded | None, record_property: Record, what: str) -> Loaded:
     if loaded is None:
-        skip_check(record_property, "multi-model (not a multi-model image)",
+        skip_check(record_property, f"multi-model {what} (not a multi-model image)",
                    "the image is not built for multi-model endpoints (multi_model = true)")
     return loaded
 
 
 def test_load(loaded: Loaded | None, record_property: Record) -> None:
     """Loads every test model through POST /models"""
-    state = _require(loaded, record_property)
+    state = _require(loaded, record_property, "load")
     record_property("detail", "; ".join(
         f"{name}: HTTP {code}" + (f" in {body.get('loadTimeMs')} ms"
                                   if isinstance(body, dict) else "")
@@ -134,7 +134,7 @@ def test_load(loaded: Loaded | None, record_property: Record) -> None:
 
 def test_second_load(loaded: Loaded | None, record_property: Record) -> None:
     """A second load of a loaded model gets 409"""
-    state = _require(loaded, record_property)
+    state = _require(loaded, record_property, "409")
     name = state.model.test_models[0]
     running = state.running
     response = running.session.post(f"{running.url}{p.MODELS}", timeout=60,
@@ -153,11 +153,12 @@ def _invoke(running: RunningContainer, name: str, sample: Sample) -> Any:
 def test_invoke(loaded: Loaded | None, mme_sample: tuple[str, Sample] | None,
                 record_property: Record) -> None:
     """A loaded model answers its sample through /models/<name>/invoke"""
-    state = _require(loaded, record_property)
+    state = _require(loaded, record_property, "invoke")
     assert mme_sample is not None
     name, sample = mme_sample
     response = _invoke(state.running, name, sample)
-    record_property("detail", f"HTTP {response.status} in {response.seconds * 1000:.0f} ms"
+    record_property("detail", f"{name}/{sample.name}: HTTP {response.status} in "
+                              f"{response.seconds * 1000:.0f} ms"
                     + (f", {len(response.chunks)} chunks" if response.chunked else ""))
     assert response.status == 200, f"{name}/{sample.name}: HTTP {response.status}: " \
                                    f"{response.body[:300]!r}"
@@ -181,7 +182,7 @@ def _unload(running: RunningContainer, name: str) -> tuple[int, int, Any]:
 
 def test_unload(loaded: Loaded | None, record_property: Record, run_spec: RunSpec) -> None:
     """Unloading a model gives its memory back, then it is 404 and the others still answer"""
-    state = _require(loaded, record_property)
+    state = _require(loaded, record_property, "unload")
     running = state.running
     gone, *kept = state.model.test_models
     described = running.session.get(f"{running.url}{p.MODELS}/{gone}", timeout=30)

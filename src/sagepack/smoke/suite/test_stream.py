@@ -31,7 +31,7 @@ def test_stream(services: Services, stream_sample: Sample | None, record_propert
     """Streamed sample arrives in chunks"""
     if stream_sample is None:
         skip_check(record_property, "streaming (no sample has stream = true)",
-                   "no [[samples]] of this model has stream = true")
+                   "no sample of this model has stream = true")
     if model.multi_model:
         skip_check(record_property, "streaming via /invocations (multi-model image)",
                    "a multi-model image streams through /models/<name>/invoke: checked "
