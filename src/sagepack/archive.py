@@ -380,6 +380,10 @@ def package_models(settings: Settings, models: Sequence[ModelConfig], *,
 
     epoch = source_date_epoch if source_date_epoch is not None else \
         settings.project.source_date_epoch
+    for skipped in [m for m in models if m.multi_model]:
+        print(f"{skipped.name}: a multi-model image has no archive of its own (it is tested "
+              f"with the archives of {', '.join(skipped.test_models)})")
+    models = [m for m in models if not m.multi_model]
     results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=epoch)
                for m in models]
     table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],

@@ -13,6 +13,8 @@ from typing import Any, Final
 # --- SageMaker's own ------------------------------------------------------------------
 #: ``true``: the server honours ``SAGEMAKER_BIND_TO_PORT`` (SageMaker then may move it).
 BIND_TO_PORT: Final = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
+#: ``true``: a multi-model endpoint image (no model inside; models loaded through /models).
+MULTI_MODELS: Final = "com.amazonaws.sagemaker.capabilities.multi-models"
 
 # --- OCI image annotations ---------------------------------------------------------------
 OCI_TITLE: Final = "org.opencontainers.image.title"

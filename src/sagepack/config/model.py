@@ -21,6 +21,9 @@ DEFAULT_EXCLUDES = (MODEL_CONFIG_NAME, IGNORE_FILE_NAME, "samples/", "requiremen
 SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
 STRATEGIES = ("SingleRecord", "MultiRecord")
 ARTIFACT_MODES = ("dynamic", "baked")
+#: ``max_request_mb`` (asynchronous payloads, up to 1 GB) and ``timeout_s`` (up to 3,600 s).
+MAX_REQUEST_MB_RANGE = (1, 1024)
+TIMEOUT_S_RANGE = (1, 3600)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Sample:
     content_type: str
     accept: str
     expected: Path
+    stream: bool = False
+    """The response is streamed (chunked): ``invoke test`` checks it comes in chunks."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,14 @@ class ModelConfig:
     model_package_group: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     deploy: DeploySettings = field(default_factory=DeploySettings)
+    max_request_mb: int | None = None
+    """Real-time body limit (MiB) baked into the image; None: the server's 6 MiB."""
+    timeout_s: int | None = None
+    """Invocation timeout (s) baked into the image; None: the server's default."""
+    multi_model: bool = False
+    """A multi-model endpoint image: no model inside, models loaded through ``/models``."""
+    test_models: tuple[str, ...] = ()
+    """Multi-model: the models whose packaged archives ``invoke test`` loads into it."""
 
     def variant(self, name: str) -> Variant:
         try:
@@ -129,11 +142,41 @@ def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
     content_type = t.get("content_type", str, None, required=True)
     accept = t.get("accept", str, None, required=True)
     expected = t.path("expected", model_root)
+    stream = t.get("stream", bool, False)
     t.finish()
     if body is None or expected is None or content_type is None or accept is None:
         return None
     return Sample(name=name or f"sample{index}", body=body, content_type=content_type,
-                  accept=accept, expected=expected)
+                  accept=accept, expected=expected, stream=bool(stream))
+
+
+def _bounded(t: Reader, name: str, bounds: tuple[int, int]) -> int | None:
+    """An optional integer within ``bounds`` (inclusive)."""
+    value = t.get(name, int, None)
+    if value is not None and not bounds[0] <= value <= bounds[1]:
+        t.problem(name, f"expected {bounds[0]} to {bounds[1]}, got {value}")
+        return None
+    return value
+
+
+def _load_multi_model(t: Reader, mode: str) -> tuple[bool, tuple[str, ...]]:
+    """``multi_model`` and ``test_models``: an MME image has no model baked in, and is
+    tested with two or more other models' archives."""
+    multi = bool(t.get("multi_model", bool, False))
+    tests = t.strings("test_models", ())
+    if multi and mode != "dynamic":
+        t.problem("artifact_mode", "a multi-model image holds no model: expected "
+                                   f"'dynamic', got {mode!r}")
+    if multi and len(tests) < 2:
+        t.problem("test_models", "a multi-model image is tested with two or more models' "
+                                 f"archives: expected at least 2 names, got {list(tests)}")
+    if tests and not multi:
+        t.problem("test_models", "only a multi-model image (multi_model = true) has test "
+                                 "models")
+    for other in tests:
+        if not _NAME.match(other):
+            t.problem("test_models", f"expected model names, got {other!r}")
+    return multi, tests
 
 
 def _load_validation(t: Reader, model_root: Path) -> ValidationTransform | None:
@@ -175,9 +218,11 @@ def load_model(model_root: Path, project: ProjectConfig,
         t.problem("version", f"expected a tag-safe version such as 1.2.0, got {version!r}")
     description = t.get("description", str, "") or ""
     handler = t.get("handler", str, "code/inference.py") or "code/inference.py"
-    if not (model_root / handler).is_file():
-        t.problem("handler", f"path does not exist: {model_root / handler}")
     mode = t.choice("artifact_mode", ARTIFACT_MODES, "dynamic")
+    multi_model, test_models = _load_multi_model(t, mode)
+    # A multi-model image has no handler of its own: each archive brings its code/.
+    if not multi_model and not (model_root / handler).is_file():
+        t.problem("handler", f"path does not exist: {model_root / handler}")
     content_types = t.strings("content_types", required=True)
     response_types = t.strings("response_types", required=True)
     realtime = t.strings("realtime_instance_types", ("ml.m5.large",))
@@ -185,6 +230,8 @@ def load_model(model_root: Path, project: ProjectConfig,
     exclude = t.strings("exclude", ())
     package_group = t.get("model_package_group", str, None)
     env = t.string_map("env")
+    max_request_mb = _bounded(t, "max_request_mb", MAX_REQUEST_MB_RANGE)
+    timeout_s = _bounded(t, "timeout_s", TIMEOUT_S_RANGE)
 
     variants: dict[str, Variant] = {}
     vt = t.table("variants")
@@ -231,4 +278,6 @@ def load_model(model_root: Path, project: ProjectConfig,
         samples=tuple(samples), validation=validation,
         exclude=DEFAULT_EXCLUDES + exclude, description=description,
         model_package_group=package_group, env=env, deploy=deploy,
+        max_request_mb=max_request_mb,
+        timeout_s=timeout_s, multi_model=multi_model, test_models=test_models,
     )

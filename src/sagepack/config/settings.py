@@ -61,6 +61,22 @@ def load(root: Path | str = ".", env: Mapping[str, str] | None = None,
     else:
         problems.append(ConfigProblem(project.config_file, "tool.sagepack.artifacts_dir",
                                       f"path does not exist: {project.artifacts_dir}"))
+    problems.extend(_check_test_models(models))
     if problems:
         raise ConfigError(problems)
     return Settings(project=project, models=models)
+
+
+def _check_test_models(models: Mapping[str, ModelConfig]) -> list[ConfigProblem]:
+    """A multi-model image's ``test_models`` name other, single-model models of the project."""
+    problems: list[ConfigProblem] = []
+    for model in models.values():
+        for other in model.test_models:
+            found = models.get(other)
+            if found is None or found.multi_model:
+                what = "no such model" if found is None else "a multi-model image itself"
+                known = ", ".join(sorted(k for k, m in models.items() if not m.multi_model))
+                problems.append(ConfigProblem(model.config_file, "test_models",
+                                              f"{other!r}: {what} (single-model models: "
+                                              f"{known or 'none'})"))
+    return problems

@@ -40,7 +40,8 @@ def model_directory(settings: Settings, model: ModelConfig, *,
     The archive ``invoke package`` wrote (``dist/<model>/model.tar.gz``) is extracted with
     sagepack's safe extraction into a temporary folder, removed afterwards.
     """
-    if artifact_mode(labels, model.artifact_mode) == "baked":
+    # Baked: the model is in the image; multi-model: /opt/ml/models holds the models.
+    if artifact_mode(labels, model.artifact_mode) == "baked" or model.multi_model:
         yield None
         return
     archive = archive or archive_path(settings, model)

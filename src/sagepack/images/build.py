@@ -98,6 +98,8 @@ def build_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
     }
     if archive_sha256:
         labels[keys.ARCHIVE_SHA256] = archive_sha256
+    if model.multi_model:
+        labels[keys.MULTI_MODELS] = "true"
     return labels
 
 

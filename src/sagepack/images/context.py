@@ -176,6 +176,14 @@ def image_env(model: ModelConfig, variant: Variant, lib_dirs: Iterable[str] = ()
         batch = validation_batch_env(model)
         env[p.CONFIG_BATCH_STRATEGY] = batch[p.BATCH_STRATEGY]
         env[p.CONFIG_MAX_PAYLOAD_IN_MB] = batch[p.MAX_PAYLOAD_IN_MB]
+    if model.max_request_mb is not None:
+        env[p.MAX_REQUEST_MB] = str(model.max_request_mb)
+    if model.timeout_s is not None:
+        env[p.CONFIG_TIMEOUT_S] = str(model.timeout_s)
+    # One worker per GPU on GPU variants; never on CPU ones (even with a GPU in the host).
+    env[p.GPU] = "true" if variant.gpu else "false"
+    if model.multi_model:
+        env[p.MULTI_MODEL] = "true"
     if variant.gpu:
         env[p.NVIDIA_VISIBLE_DEVICES] = "all"
         env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility"

@@ -155,11 +155,7 @@ EXECUTION_PARAMETERS: Final = "/execution-parameters"
 #: ``POST /models/<name>/invoke``.
 MODELS: Final = "/models"
 INVOKE_SUFFIX: Final = "/invoke"
-
-# --- image label ------------------------------------------------------------------------
-#: The label (value ``true``) that tells SageMaker an image serves multi-model endpoints;
-#: such an image sets ``SAGEPACK_MULTI_MODEL=true``.
-MULTI_MODEL_LABEL: Final = "com.amazonaws.sagemaker.capabilities.multi-models"
+# (The image label that goes with SAGEPACK_MULTI_MODEL=true is sagepack.labels.MULTI_MODELS.)
 
 # --- headers (lower case, as ASGI gives them) ----------------------------------------------
 CUSTOM_ATTRIBUTES_HEADER: Final = "x-amzn-sagemaker-custom-attributes"

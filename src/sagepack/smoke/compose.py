@@ -43,7 +43,8 @@ from sagepack.smoke.spec import (
 
 
 def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
-             model_dir: Path | None, no_network: bool, gpu: bool) -> dict[str, Any]:
+             model_dir: Path | None, no_network: bool, gpu: bool,
+             models_dir: Path | None = None) -> dict[str, Any]:
     service: dict[str, Any] = {
         "image": image,
         "command": list(SERVE_COMMAND),
@@ -53,6 +54,8 @@ def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
     }
     if model_dir is not None:
         service["volumes"] = [f"{model_dir}:{p.DEFAULT_MODEL_DIR}:ro"]
+    if models_dir is not None:  # a multi-model image: the archives SageMaker would extract
+        service.setdefault("volumes", []).append(f"{models_dir}:{p.DEFAULT_MODELS_DIR}:ro")
     if no_network:
         service["network_mode"] = "none"
     else:
@@ -64,14 +67,16 @@ def _service(image: str, env: Mapping[str, str], port: int, *, run_id: str,
 
 
 def render(spec: ContainerSpec, batch_env: Mapping[str, str], *, run_id: str,
-           model_dir: Path | None, no_network: bool) -> dict[str, Any]:
+           model_dir: Path | None, no_network: bool,
+           models_dir: Path | None = None) -> dict[str, Any]:
     """The compose document for one image: ``spec``'s image, environment and GPU choice
-    (:meth:`ContainerSpec.for_model`), ``batch_env`` on top for the batch service."""
+    (:meth:`ContainerSpec.for_model`), ``batch_env`` on top for the batch service;
+    ``models_dir`` (multi-model images) is mounted at /opt/ml/models."""
     env = spec.env
 
     def service(environment: Mapping[str, str], port: int) -> dict[str, Any]:
         return _service(spec.image, environment, port, run_id=run_id, model_dir=model_dir,
-                        no_network=no_network, gpu=spec.gpu)
+                        no_network=no_network, gpu=spec.gpu, models_dir=models_dir)
 
     moved = {**env, p.BIND_TO_PORT: str(MOVED_PORT),
              p.SAFE_PORT_RANGE: f"{MOVED_PORT + 1}-{MOVED_PORT + 9}"}

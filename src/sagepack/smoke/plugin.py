@@ -25,7 +25,8 @@ from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
 Record = Callable[[str, object], None]
 
 # Checks run in this order (by module), whatever the file names.
-MODULE_ORDER = ("test_ready", "test_samples", "test_contract", "test_egress", "test_device",
+MODULE_ORDER = ("test_ready", "test_samples", "test_stream", "test_multimodel", "test_contract",
+                "test_egress", "test_device",
                 "test_transform", "test_shutdown")
 
 
@@ -62,8 +63,11 @@ def skip_check(record_property: Record, label: str, reason: str) -> NoReturn:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sample" in metafunc.fixturenames:
-        samples = _model(_spec(metafunc.config)).samples
-        metafunc.parametrize("sample", samples, ids=[s.name for s in samples])
+        model = _model(_spec(metafunc.config))
+        if model.multi_model and not model.samples:  # skipped, with its reason
+            metafunc.parametrize("sample", [None], ids=["none"])
+        else:
+            metafunc.parametrize("sample", model.samples, ids=[s.name for s in model.samples])
     if "content_type" in metafunc.fixturenames:
         types = _model(_spec(metafunc.config)).content_types
         metafunc.parametrize("content_type", types, ids=list(types))
@@ -85,6 +89,30 @@ def _check_name(request: pytest.FixtureRequest,
     name = str(request.node.name)
     suffix = " " + name[name.index("["):] if "[" in name else ""
     record_property("check", doc.rstrip(".") + suffix)
+
+
+#: Checks that talk to one model through /invocations: a multi-model image has none there
+#: (its models are checked through /models by test_multimodel).
+SINGLE_MODEL_CHECKS = ("test_samples", "test_contract.test_ping_during_invocations",
+                       "test_contract.test_payload_limit_accepted",
+                       "test_contract.test_payload_over_limit",
+                       "test_contract.test_unsupported_content_type",
+                       "test_contract.test_garbage_body", "test_contract.test_extra_headers_tolerated",
+                       "test_shutdown", "test_transform", "test_device")
+
+
+@pytest.fixture(autouse=True)
+def _single_model_only(request: pytest.FixtureRequest, record_property: Record) -> None:
+    """Skip, on a multi-model image, the checks made for a model behind /invocations."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    name = f"{module}.{request.function.__name__}"
+    if not any(name == check or module == check for check in SINGLE_MODEL_CHECKS):
+        return
+    if _model(_spec(request.config)).multi_model:
+        check = request.function.__name__.removeprefix("test_").replace("_", " ")
+        skip_check(record_property, f"{check} (multi-model image)",
+                   "a multi-model image serves no model through /invocations; its test "
+                   "models are checked through /models")
 
 
 # --- configuration -------------------------------------------------------------------

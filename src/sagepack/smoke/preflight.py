@@ -21,7 +21,7 @@ def config_problems(model: ModelConfig) -> list[ConfigProblem]:
     """Why the checks cannot run on ``model``'s configuration (empty when they can)."""
     file = model.config_file
     problems: list[ConfigProblem] = []
-    if not model.samples:
+    if not model.samples and not model.multi_model:  # MME: the test models' samples
         problems.append(ConfigProblem(
             file, "samples", "no [[samples]] is configured, and the image checks need at "
             "least one: each sample is sent to the container and its response compared "

@@ -28,6 +28,7 @@ from sagepack.files import atomic_path
 from sagepack.labels import COMPOSE_PROJECT
 from sagepack.progress import console as default_console
 from sagepack.smoke import compose
+from sagepack.smoke.models_dir import models_directory
 from sagepack.smoke.preflight import check_config
 from sagepack.smoke.report import SmokeReport, read_junit, render
 from sagepack.smoke.spec import RunSpec
@@ -78,16 +79,18 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     exit_code = 1
     try:
         with tempfile.TemporaryDirectory(prefix="sagepack-image-tests-") as tmp, \
-                container.model_directory(settings, model) as model_dir:
+                container.model_directory(settings, model) as model_dir, \
+                models_directory(settings, model) as models_dir:
             work = Path(tmp)
             compose_file = compose.write(work / "compose.yml", compose.render(
                 container, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
-                no_network=no_network))
+                no_network=no_network, models_dir=models_dir))
             spec = RunSpec(root=str(settings.project.root), model=model.name,
                            variant=variant.name, image=tag, no_network=no_network, gpu=container.gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
-                           deadline_s=deadline_s, compose_command=compose_argv)
+                           deadline_s=deadline_s, compose_command=compose_argv,
+                           models_dir=str(models_dir) if models_dir else None)
             spec_file = spec.write(work / "run.json")
             with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
                     tmp_log.open("wb") as log_fh:

@@ -29,6 +29,7 @@ class RunSpec:
     run_id: str
     deadline_s: float
     compose_command: tuple[str, ...]  # argv of Compose: ("/usr/bin/docker", "compose"), ...
+    models_dir: str | None = None  # multi-model images: the test models, at /opt/ml/models
 
     def write(self, path: Path) -> Path:
         write_json(path, asdict(self))
