@@ -196,3 +196,30 @@ def test_without_wait_it_says_how_to_follow_then_status_follows(
         script.stop()
     assert [(s.arn, s.status) for s in followed] == [(done.packages[0].arn, "Completed")]
     assert "validation validation: Completed" in console.export_text()
+
+
+def test_the_sbom_goes_beside_the_archive_and_publish_json_names_both(
+        aws_env: dict[str, str], services: LocalAws, project: Project, images: Images,
+        console: Console) -> None:
+    setup(project, images, packages=False)
+    image_id = images.ids[-1]
+    dist = project.settings().project.dist_for("demo")
+    sbom = dist / "sbom-cpu.cdx.json"
+
+    def write(for_image: str) -> None:
+        sbom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6",
+                                    "metadata": {"component": {"name": "demo", "properties": [
+                                        {"name": "sagepack:image-id", "value": for_image}]}}}))
+
+    write("sha256:" + "0" * 64)
+    with pytest.raises(PublishError, match=r"sbom-cpu\.cdx\.json describes image sha256:000"):
+        run(project, console)
+    write(image_id)
+    done = run(project, console)
+    key = "models/demo/1.0.0/sbom-cpu.cdx.json"
+    body = boto3.client("s3").get_object(Bucket=project.bucket, Key=key)["Body"].read()
+    assert body == sbom.read_bytes()
+    record = json.loads((dist / "publish.json").read_text())
+    assert record["archive"]["s3_uri"] == f"s3://{project.bucket}/models/demo/1.0.0/model.tar.gz"
+    assert record["sboms"] == [{"variant": "cpu", "s3_uri": f"s3://{project.bucket}/{key}",
+                                "sha256": done.sboms[0].sha256, "size": len(body)}]
