@@ -205,16 +205,26 @@ def transform(c: Context, input: str, output: str, model: str | None = None,
             "variant": "publish only this variant (default: every variant of each model)",
             "dry-run": "print the plan and stop: nothing remote is touched",
             "force": "replace a tag, object or model package that holds something else",
-            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)"})
+            "region": "AWS region (default: $SAGEPACK_REGION, then pyproject.toml)",
+            "wait": "follow each model package until SageMaker's validation verdict",
+            "status": "publish nothing: show the published model packages' status",
+            "allow-vulnerable": "publish even when ECR's scan finds what the gate refuses"})
 def publish(c: Context, model: str | None = None, variant: str | None = None,
-            dry_run: bool = False, force: bool = False, region: str | None = None) -> None:
-    """Push images to ECR, upload archives to S3, create the model package if configured."""
+            dry_run: bool = False, force: bool = False, region: str | None = None,
+            wait: bool = False, status: bool = False, allow_vulnerable: bool = False) -> None:
+    """Push images to ECR (vulnerability gate), archives and SBOMs to S3, model packages."""
+    from sagepack.publish import Gates, package_status
     from sagepack.publish import publish as publish_models
 
     with _user_errors():
         settings = _settings(region=region)
-        publish_models(settings, settings.select(model), [variant] if variant else None,
-                       dry_run=dry_run, force=force)
+        variants = [variant] if variant else None
+        if status:
+            package_status(settings, settings.select(model), variants, wait=wait)
+            return
+        publish_models(settings, settings.select(model), variants, dry_run=dry_run,
+                       force=force, gates=Gates(allow_vulnerable=allow_vulnerable, wait=wait))
+
 
 
 @task(help={"model": "the model (needed when there are several)",

@@ -28,6 +28,7 @@ def _publish_conftest() -> object:
 _publish = _publish_conftest()
 services = _publish.services  # type: ignore[attr-defined]
 aws_env = _publish.aws_env  # type: ignore[attr-defined]
+mirror = _publish.mirror  # type: ignore[attr-defined]
 project = _publish.project  # type: ignore[attr-defined]
 console = _publish.console  # type: ignore[attr-defined]
 

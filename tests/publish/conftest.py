@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecr_mirror import EcrMirror
 from publish_helpers import Images, Project
 from rich.console import Console
 
@@ -64,10 +65,20 @@ def images(docker_client: Any) -> Iterator[Images]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, services: LocalAws) -> Project:
+def mirror(services: LocalAws) -> Iterator[EcrMirror]:
+    """The registry as pushers see it: every pushed manifest also lands in moto's ECR."""
+    proxy = EcrMirror(services.registry.host, services.moto.url, services.region).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path, services: LocalAws, mirror: EcrMirror) -> Project:
     suffix = uuid.uuid4().hex[:8]
     proj = Project(root=tmp_path / "project", repository_prefix=f"sptest-{suffix}",
-                   bucket=f"sptest-{suffix}", registry=services.registry.host)
+                   bucket=f"sptest-{suffix}", registry=mirror.host)
     proj.root.mkdir()
     proj.write()
     return proj

@@ -107,7 +107,7 @@ def test_full_publish_then_republish_skips_everything(aws_env: dict[str, str],
     assert record["account_id"] == ACCOUNT
     digest = first.images[0].digest
     assert {i["reference"] for i in record["images"]} == \
-        {f"{services.registry.host}/{repo}@{digest}"}
+        {f"{project.registry}/{repo}@{digest}"}
 
     second = run(project, console)
     assert actions(second) == [("demo:1.0.0-cpu", "skipped"), ("demo:abc1234-cpu", "skipped"),
@@ -129,7 +129,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(aws_env: dict[str, str],
     assert report.dry_run and not report.images and not report.archives
     assert image_id in out
     assert f"s3://{project.bucket}/models/demo/1.0.0/model.tar.gz" in out
-    assert f"{services.registry.host}/{project.repository()}:1.0.0-cpu" in out
+    assert f"{project.registry}/{project.repository()}:1.0.0-cpu" in out
     assert catalog(services) == []
     assert boto3.client("ecr").describe_repositories()["repositories"] == []
     assert boto3.client("s3").list_objects_v2(Bucket=project.bucket)["KeyCount"] == 0
@@ -274,7 +274,7 @@ def test_registry_stopped_mid_push_then_the_next_run_completes(
         stop.set()
         killer.join(10)
     message = str(failed.value)
-    assert f"pushing {services.registry.host}/{project.repository()}:1.0.0-cpu failed" in message
+    assert f"pushing {project.registry}/{project.repository()}:1.0.0-cpu failed" in message
 
     services.registry.start()  # same port, same storage
     done = run(project, console)

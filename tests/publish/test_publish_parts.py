@@ -121,3 +121,13 @@ def test_a_later_publish_of_one_variant_keeps_the_others() -> None:
     assert merged["model_packages"] == [{"variant": "cuda", "arn": "a"}]
     other_version = dict(new, version="2")
     assert _merge(old, other_version) == other_version
+
+
+def test_a_later_publish_keeps_the_other_variants_sboms() -> None:
+    head = {"model": "m", "version": "1", "region": "r", "registry": "h"}
+    old = {**head, "images": [{"variant": "cuda"}], "model_packages": [],
+           "sboms": [{"variant": "cuda", "sha256": "c"}, {"variant": "cpu", "sha256": "old"}]}
+    new = {**head, "images": [{"variant": "cpu"}], "model_packages": [], "archive": None,
+           "sboms": [{"variant": "cpu", "sha256": "new"}]}
+    assert _merge(old, new)["sboms"] == [{"variant": "cuda", "sha256": "c"},
+                                         {"variant": "cpu", "sha256": "new"}]

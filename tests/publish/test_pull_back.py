@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from ecr_mirror import EcrMirror
 from publish_helpers import make_bucket
 from rich.console import Console
 
@@ -90,10 +91,10 @@ def created(docker_client: Any) -> Iterator[list[str]]:
 
 
 def test_published_image_pulled_back_gives_the_same_answers(
-        aws_env: dict[str, str], services: LocalAws, docker_client: Any,
+        aws_env: dict[str, str], services: LocalAws, mirror: EcrMirror, docker_client: Any,
         created: list[str], tmp_path: Path, example_image: Callable[[str], str]) -> None:
     example_image("cpu")
-    settings = config.load(ROOT, env={}, registry=services.registry.host, s3_bucket=BUCKET,
+    settings = config.load(ROOT, env={}, registry=mirror.host, s3_bucket=BUCKET,
                            s3_prefix="pull-back", dist_dir=str(tmp_path / "dist"),
                            region="us-east-1", account_id=None)
     model = settings.models["iris"]

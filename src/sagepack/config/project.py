@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sagepack.config.supply import SupplyConfig, load_supply
 from sagepack.errors import ConfigError, ConfigProblem
 from sagepack.problems import Reader
 
@@ -61,6 +62,7 @@ class ProjectConfig:
     max_archive_bytes: int = 50 * 1024**3
     max_archive_members: int = 100_000
     source_url: str = ""
+    supply: SupplyConfig = field(default_factory=SupplyConfig)
 
     def repository_for(self, model: str) -> str:
         return self.ecr_repository.format(model=model)
@@ -115,6 +117,7 @@ def load_project(root: Path, env: Mapping[str, str],
         source_url = urls.get("Source", "") if isinstance(urls, dict) else ""
     bases = {"cpu": DEFAULT_BASE_IMAGE, "cuda": DEFAULT_BASE_IMAGE}
     bases.update(t.string_map("base_images"))
+    supply = load_supply(t)
     t.finish()
 
     for var, attr in ENV_OVERRIDES.items():
@@ -162,6 +165,7 @@ def load_project(root: Path, env: Mapping[str, str],
         max_archive_bytes=max_bytes or 50 * 1024**3,
         max_archive_members=max_members or 100_000,
         source_url=source_url or "",
+        supply=supply,
     )
 
 

@@ -44,6 +44,8 @@ from sagepack.images.docker_client import docker_client
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report
+from sagepack.images.sbom import sbom_name, write_sbom
+from sagepack.images.secrets import check_secret_files
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
 from sagepack.images.tags import image_tags
@@ -191,6 +193,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     results = image_checks.run_checks(engine_client, engine.image_id, gpu=var.gpu)
     if var.cuda is not None:
         results.append(check_cuda_runtime(engine_client, engine.image_id, var.cuda))
+    results.append(check_secret_files(engine_client, engine.image_id, var.base_image,
+                                      settings.project.supply))
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:
@@ -213,6 +217,9 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "left_behind": [item.as_dict() for item in leftovers]})
     report_path = settings.project.dist_for(model.name) / f"build-{var.name}.json"
     write_json(report_path, report)
+    write_sbom(engine_client, engine.image_id, var.requirements,
+               settings.project.dist_for(model.name) / sbom_name(var.name),
+               report_path=report_path)
     print_report(report)
     for item in leftovers:
         log(item.describe())

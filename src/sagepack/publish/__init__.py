@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from sagepack.publish.checksums import UploadSettings
 from sagepack.publish.plan import PublishPlan, make_plan
-from sagepack.publish.publisher import publish
+from sagepack.publish.publisher import Gates, publish
 from sagepack.publish.report import PublishReport
+from sagepack.publish.validation import package_status
 
-__all__ = ["PublishPlan", "PublishReport", "UploadSettings", "make_plan", "publish"]
+__all__ = ["Gates", "PublishPlan", "PublishReport", "UploadSettings", "make_plan",
+           "package_status", "publish"]

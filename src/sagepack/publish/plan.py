@@ -15,6 +15,7 @@ from typing import Any
 
 from sagepack.config import ModelConfig, ProjectConfig, Settings
 from sagepack.errors import PublishError
+from sagepack.images.sbom import sbom_name
 from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
 
 ARCHIVE_NAME = "model.tar.gz"
@@ -84,6 +85,8 @@ class PublishPlan:
     archives: tuple[ArchiveTarget, ...]
     packages: tuple[PackageTarget, ...]
     dist: dict[str, Path]
+    sboms: tuple[ArchiveTarget, ...] = ()  # each variant's SBOM, beside the archive
+    notes: tuple[str, ...] = ()  # what the plan leaves out, said before publishing
 
     @property
     def repositories(self) -> tuple[str, ...]:
@@ -167,6 +170,32 @@ def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, vari
                         image_id=str(image.id)) for t in tags]
 
 
+def _sbom_target(model: ModelConfig, variant: str, dist: Path, key: str, bucket: str,
+                 image_id: str, upload: UploadSettings, problems: list[str],
+                 notes: list[str]) -> ArchiveTarget | None:
+    """The variant's SBOM, when the build wrote one for this very image."""
+    path = dist / sbom_name(variant)
+    if not path.is_file():
+        notes.append(f"{path}: no SBOM (run: invoke build --model {model.name} "
+                     f"--variant {variant}); published without one")
+        return None
+    try:
+        document = json.loads(path.read_text())
+        props = document["metadata"]["component"].get("properties", [])
+        recorded = next((p["value"] for p in props if p.get("name") == "sagepack:image-id"),
+                        None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"{path}: unreadable SBOM: {exc}")
+        return None
+    if recorded != image_id:
+        problems.append(f"{path} describes image {recorded}, not the local {image_id}; "
+                        f"re-run: invoke build --model {model.name} --variant {variant}")
+        return None
+    return ArchiveTarget(model=model.name, version=model.version, path=path,
+                         digest=digest_file(path, upload), bucket=bucket,
+                         key=f"{key.rpartition('/')[0]}/{path.name}")
+
+
 def make_plan(settings: Settings, models: Sequence[ModelConfig],
               variants: Sequence[str] | None, docker: Any, upload: UploadSettings,
               ) -> PublishPlan:
@@ -179,6 +208,8 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
     images: list[ImageTarget] = []
     archives: list[ArchiveTarget] = []
     packages: list[PackageTarget] = []
+    sboms: list[ArchiveTarget] = []
+    notes: list[str] = []
     dist: dict[str, Path] = {}
     for model in models:
         chosen = list(variants) if variants else sorted(model.variants)
@@ -191,10 +222,16 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
         if not chosen:
             continue
         dist[model.name] = project.dist_for(model.name)
-        for v in chosen:
-            images.extend(_image_targets(docker, project, model, v, problems))
-        found = _archive_digest(model, dist[model.name], upload, problems)
         key = archive_key(project, model)
+        for v in chosen:
+            targets = _image_targets(docker, project, model, v, problems)
+            images.extend(targets)
+            sbom = _sbom_target(model, v, dist[model.name], key, project.s3_bucket,
+                                targets[0].image_id, upload, problems, notes) \
+                if targets else None
+            if sbom is not None:
+                sboms.append(sbom)
+        found = _archive_digest(model, dist[model.name], upload, problems)
         if found is not None:
             archives.append(ArchiveTarget(model=model.name, version=model.version,
                                           path=found[0], digest=found[1],
@@ -212,4 +249,5 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
                        registry=default_registry(project, project.account_id),
                        bucket=project.s3_bucket, kms_key_id=project.kms_key_id,
                        tag_mutability=project.tag_mutability, images=tuple(images),
-                       archives=tuple(archives), packages=tuple(packages), dist=dist)
+                       archives=tuple(archives), packages=tuple(packages), dist=dist,
+                       sboms=tuple(sboms), notes=tuple(notes))

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings
 from sagepack.errors import PublishError
-from sagepack.publish import ecr, model_package, s3
+from sagepack.publish import ecr, model_package, s3, scan, validation
 from sagepack.publish.aws import (
     AwsClients,
     caller_account,
@@ -38,6 +38,7 @@ from sagepack.publish.report import (
     ArchiveResult,
     ImageResult,
     PublishReport,
+    print_findings,
     print_plan,
     print_report,
 )
@@ -127,17 +128,33 @@ def _package_conflicts(clients: AwsClients, packages: Sequence[PackageTarget],
                              "re-run with --force to replace it")
 
 
+@dataclass(frozen=True)
+class Gates:
+    """How a publish waits for and judges ECR's scans and SageMaker's validation."""
+
+    allow_vulnerable: bool = False
+    wait: bool = False
+    scan_interval_s: float = scan.POLL_INTERVAL_S
+    package_interval_s: float = validation.POLL_INTERVAL_S
+
+
 def publish(settings: Settings, models: Sequence[ModelConfig],
             variants: Sequence[str] | None = None, *, dry_run: bool = False,
             force: bool = False, console: Console | None = None, session: Any | None = None,
             docker_client: Any | None = None, upload: UploadSettings | None = None,
-            validation_role_arn: str | None = None) -> PublishReport:
+            validation_role_arn: str | None = None,
+            gates: Gates | None = None) -> PublishReport:
     """Publish ``models`` (their ``variants``, all when ``None``) to ECR, S3 and SageMaker.
 
     Prints the plan first; with ``dry_run`` it stops there, having touched nothing remote.
     Refuses, before uploading anything, a wrong account or region and any tag or object
-    that holds something else (unless ``force``). Writes ``dist/<model>/publish.json``.
+    that holds something else (unless ``force``). After pushing, waits for ECR's scan of
+    each digest and creates no model package for an image that fails the vulnerability
+    gate (unless ``gates.allow_vulnerable``); with ``gates.wait`` follows each package to
+    SageMaker's verdict. Writes ``dist/<model>/publish.json``, then raises for a failed
+    gate or validation.
     """
+    gates = gates or Gates()
     if console is None:
         from sagepack.progress import console as default_console
 
@@ -166,7 +183,7 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
     with _aws_errors():
         _publish(settings, plan, report, models, force=force, console=console,
                  session=session, docker=docker, upload=upload,
-                 validation_role_arn=validation_role_arn)
+                 validation_role_arn=validation_role_arn, gates=gates)
     return report
 
 
@@ -188,7 +205,7 @@ def _aws_errors() -> Iterator[None]:
 def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
              models: Sequence[ModelConfig], *, force: bool, console: Console,
              session: Any | None, docker: Any, upload: UploadSettings,
-             validation_role_arn: str | None) -> None:
+             validation_role_arn: str | None, gates: Gates) -> None:
     # --- checks: nothing is sent before all of them pass ------------------------------
     clients = make_clients(plan.region, session)
     account = caller_account(clients, plan.account_id)
@@ -228,12 +245,30 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
         for step in image_steps:
             report.images.append(_do_image(step, docker, api, clients, registry, auth,
                                            repositories, account, console))
-        # --- archives -----------------------------------------------------------------
+        # --- the vulnerability gate -----------------------------------------------------
+        supply = settings.project.supply
+        waiter = scan.ScanWaiter(clients.ecr, account, console, supply,
+                                 interval_s=gates.scan_interval_s)
+        report.scans = scan.run_gate(waiter, [(r.uri.rpartition(":")[0].partition("/")[2],
+                                               r.digest) for r in report.images])
+        blocked = [v for v in report.scans.values() if not v.passed]
+        if blocked:
+            print_findings(console, blocked, supply.scan_fail_severity,
+                           allowed=gates.allow_vulnerable)
+        # --- archives and SBOMs ---------------------------------------------------------
         for astep in archive_steps:
             report.archives.append(_do_archive(astep, clients, plan.kms_key_id, upload,
                                                console))
+        for sbom in plan.sboms:
+            report.sboms.append(_do_sbom(sbom, clients, plan.kms_key_id, console))
         # --- model packages -----------------------------------------------------------
         for target in plan.packages:
+            image = _package_image(target, report)
+            verdict = report.scans.get(image.digest) if image else None
+            if verdict is not None and not verdict.passed and not gates.allow_vulnerable:
+                console.print(f"no model package {target.name}: its image failed the "
+                              "vulnerability gate")
+                continue
             report.packages.append(_do_package(target, report, clients, plan.bucket,
                                                plan.kms_key_id, force, console,
                                                validation_role_arn))
@@ -242,6 +277,15 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
 
     report.write({m.name: m.version for m in models if m.name in plan.dist})
     print_report(console, report)
+    if blocked and not gates.allow_vulnerable:
+        threshold = supply.scan_fail_severity
+        raise PublishError("the vulnerability gate stopped the publish (re-run with "
+                           "--allow-vulnerable to publish anyway, or ignore a finding in "
+                           "tool.sagepack.scan_ignore with a reason):\n  " + "\n  ".join(
+                               scan.verdict_problem(v, threshold) for v in blocked))
+    validation.follow_published(report.packages, clients.sagemaker, console, wait=gates.wait,
+                                timeout_s=supply.package_wait_timeout_s,
+                                interval_s=gates.package_interval_s)
 
 
 def _do_image(step: ImageStep, docker: Any, api: ecr.RegistryApi, clients: AwsClients,
@@ -293,13 +337,28 @@ def _do_archive(step: ArchiveStep, clients: AwsClients, kms_key_id: str | None,
     return result("replaced" if step.action == "replace" else "uploaded", stored.version_id)
 
 
+def _package_image(target: PackageTarget, report: PublishReport) -> ImageResult | None:
+    version_tag = f"{target.model.version}-{target.variant}"
+    return next((r for r in report.images if r.model == target.model.name
+                 and r.variant == target.variant and r.tag == version_tag), None)
+
+
+def _do_sbom(target: ArchiveTarget, clients: AwsClients, kms_key_id: str | None,
+             console: Console) -> ArchiveResult:
+    sent = s3.put_small(clients.s3, target.path, target.bucket, target.key,
+                        kms_key_id=kms_key_id)
+    console.print(f"{'upload' if sent else 'skip  '} {target.path} -> {target.s3_uri}")
+    return ArchiveResult(model=target.model, s3_uri=target.s3_uri,
+                         sha256=target.digest.sha256, size=target.digest.size,
+                         action="uploaded" if sent else "skipped",
+                         variant=target.path.name.removeprefix("sbom-").split(".")[0])
+
+
 def _do_package(target: PackageTarget, report: PublishReport, clients: AwsClients,
                 bucket: str, kms_key_id: str | None, force: bool, console: Console,
                 role_arn: str | None) -> PackageResult:
     name = target.model.name
-    version_tag = f"{target.model.version}-{target.variant}"
-    image = next((r for r in report.images if r.model == name and r.variant == target.variant
-                  and r.tag == version_tag), None)
+    image = _package_image(target, report)
     archive = next((a for a in report.archives if a.model == name), None)
     if image is None or archive is None:
         raise PublishError(f"model package {target.name}: its image or archive was not "

@@ -17,6 +17,7 @@ from sagepack.progress import make_table
 from sagepack.progress import print_table as _show
 from sagepack.publish.model_package import PackageResult
 from sagepack.publish.plan import REPORT_NAME, PublishPlan
+from sagepack.publish.scan import ScanVerdict, findings_table
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +46,7 @@ class ArchiveResult:
     size: int
     action: str  # "uploaded", "skipped" or "replaced"
     version_id: str | None = None
+    variant: str | None = None  # an SBOM's variant
 
 
 @dataclass
@@ -58,6 +60,8 @@ class PublishReport:
     images: list[ImageResult] = field(default_factory=list)
     archives: list[ArchiveResult] = field(default_factory=list)
     packages: list[PackageResult] = field(default_factory=list)
+    sboms: list[ArchiveResult] = field(default_factory=list)
+    scans: dict[str, ScanVerdict] = field(default_factory=dict)  # by manifest digest
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -76,8 +80,12 @@ class PublishReport:
             "registry": self.registry,
             "images": [{"variant": r.variant, "tag": r.tag, "uri": r.uri,
                         "digest": r.digest, "reference": r.reference,
-                        "image_id": r.image_id}
+                        "image_id": r.image_id,
+                        "scan": self.scans[r.digest].as_dict()
+                        if r.digest in self.scans else None}
                        for r in self.images if r.model == model],
+            "sboms": [{"variant": r.variant, "s3_uri": r.s3_uri, "sha256": r.sha256,
+                       "size": r.size} for r in self.sboms if r.model == model],
             "archive": next(({"s3_uri": r.s3_uri, "sha256": r.sha256, "size": r.size,
                               "version_id": r.version_id}
                              for r in self.archives if r.model == model), None),
@@ -135,6 +143,8 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         + new["images"]
     merged["model_packages"] = [p for p in old.get("model_packages", [])
                                 if p.get("variant") not in variants] + new["model_packages"]
+    merged["sboms"] = [b for b in old.get("sboms", []) if b.get("variant") not in variants] \
+        + new.get("sboms", [])
     merged["archive"] = new["archive"] or old.get("archive")
     return merged
 
@@ -157,6 +167,8 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
         (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
     _show(console, _table("Archives", ("archive", "sha256", "size", "upload to"), [
         (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]))
+    for note in plan.notes:
+        console.print(f"note: {note}")
     if plan.packages:
         _show(console, _table("Model packages", ("model", "variant", "package"), [
             (p.model.name, p.variant, f"{p.group} (new version)" if p.group else p.name)
@@ -167,7 +179,23 @@ def print_report(console: Console, report: PublishReport) -> None:
     """What was done, as a table."""
     rows = [(r.action, "image", r.uri, r.digest) for r in report.images]
     rows += [(r.action, "archive", r.s3_uri, f"sha256:{r.sha256}") for r in report.archives]
+    rows += [(r.action, "SBOM", r.s3_uri, f"sha256:{r.sha256}") for r in report.sboms]
     rows += [(p.action, "model package", p.name, p.arn) for p in report.packages]
     _show(console, _table("Published", ("action", "kind", "where", "digest / ARN"), rows))
     for path in report.written:
         console.print(f"wrote {path}")
+
+
+def print_findings(console: Console, verdicts: Sequence[ScanVerdict], threshold: str, *,
+                   allowed: bool) -> None:
+    """The findings that fail the vulnerability gate, and the scans with no verdict."""
+    rows = findings_table(verdicts)
+    if rows:
+        _show(console, _table(f"Findings at or above {threshold}",
+                              ("image", "package", "version", "finding", "severity"), rows))
+    for v in verdicts:
+        if not v.failing:
+            console.print(f"scan   {v.repository}@{v.digest}: no verdict: {v.status} "
+                          f"({v.detail})")
+    if allowed:
+        console.print("--allow-vulnerable: publishing these images anyway")
