@@ -217,3 +217,20 @@ def test_the_run_spec_carries_the_compose_command(tmp_path: Path) -> None:
                    gpu=False, model_dir=None, compose_file="/c.yml", project="sagepackx",
                    run_id="x", deadline_s=10.0, compose_command=("/usr/bin/docker", "compose"))
     assert RunSpec.read(spec.write(tmp_path / "run.json")) == spec
+
+
+def test_the_results_table_shows_brackets_as_written() -> None:
+    import io
+
+    from rich.console import Console
+
+    from sagepack.smoke.report import render
+
+    sample = CheckResult("Sample [json] gives the expected answer", PASSED, 0.1,
+                         detail="matches samples/response.json")
+    skipped = CheckResult("Validation transform", SKIPPED, 0.0,
+                          detail="skipped: the model has no [validation] table")
+    out = io.StringIO()
+    render(_report(sample, skipped), Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert "Sample [json] gives" in text and "no [validation] table" in text

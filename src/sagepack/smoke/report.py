@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from sagepack.checks import ERROR, FAILED, PASSED, SKIPPED, CheckResult
 from sagepack.progress import console as default_console
@@ -99,15 +101,17 @@ def render(report: SmokeReport, console: Console | None = None) -> None:
                        right=("time",))
     for c in report.checks:
         detail = c.detail if c.outcome == PASSED else (_first_line(c.message) or c.detail)
-        table.add_row(c.name, f"[{_STYLE[c.outcome]}]{c.outcome}[/]", f"{c.seconds:.2f} s",
-                      detail, )
+        # Names and details are the checks' own text ("[json]", "no [validation]"): never
+        # markup.
+        table.add_row(Text(c.name), f"[{_STYLE[c.outcome]}]{c.outcome}[/]",
+                      f"{c.seconds:.2f} s", Text(detail))
     out.print(table)
     for c in report.failures:
-        out.print(f"[red]{c.outcome}[/]: {c.name}", highlight=False)
+        out.print(f"[red]{c.outcome}[/]: {escape(c.name)}", highlight=False)
         out.print(c.message, markup=False, highlight=False)
     if not report.checks:
         out.print(f"[red]no checks ran[/] (pytest exit code {report.exit_code}; "
                   f"see {report.log})")
     colour = "green" if report.ok else "red"
-    out.print(f"{report.image}: [{colour}]{report.summary()}[/]; JUnit XML: {report.junit}; "
+    out.print(f"{report.image}: [{colour}]{escape(report.summary())}[/]; JUnit XML: {report.junit}; "
               f"log: {report.log}", highlight=False)
