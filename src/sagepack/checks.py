@@ -34,5 +34,6 @@ class CheckResult:
         return self.outcome in (FAILED, ERROR)
 
     def as_dict(self) -> dict[str, Any]:
-        """As a build report lists it: ``{"name", "passed", "detail"}``."""
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+        """As a build report lists it: ``{"name", "passed", "outcome", "detail"}``."""
+        return {"name": self.name, "passed": self.passed, "outcome": self.outcome,
+                "detail": self.detail}

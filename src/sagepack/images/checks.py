@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import docker
 from docker.errors import APIError, ImageNotFound
@@ -31,15 +31,19 @@ CHECK_TIMEOUT = 120
 
 
 def run_in_image(client: docker.DockerClient, image: str, argv: Sequence[str],
-                 timeout: int = CHECK_TIMEOUT) -> tuple[int, str]:
-    """Run ``argv`` in ``image`` with no network; return (exit status, output)."""
+                 timeout: int = CHECK_TIMEOUT, *,
+                 volumes: Mapping[str, Mapping[str, str]] | None = None,
+                 stderr: bool = True) -> tuple[int, str]:
+    """Run ``argv`` in ``image`` with no network; return (exit status, output: stdout, and
+    stderr unless ``stderr`` is false). ``volumes``: docker-py's bind mounts."""
     container = client.containers.create(image, command=list(argv), entrypoint=[],
                                          network_disabled=True, network_mode="none",
-                                         detach=True, labels={CHECK: "true"})
+                                         detach=True, labels={CHECK: "true"},
+                                         volumes=dict(volumes or {}))
     try:
         container.start()
         status = container.wait(timeout=timeout)
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        output = container.logs(stdout=True, stderr=stderr).decode("utf-8", "replace")
         return int(status.get("StatusCode", 1)), output
     finally:
         container.remove(force=True)
@@ -189,7 +193,7 @@ def run_checks(client: docker.DockerClient, image: str, *, gpu: bool) -> list[Ch
 
 def enforce(results: Sequence[CheckResult], image: str) -> None:
     """Raise :class:`ImageCheckFailed` naming the first failed check (and the others)."""
-    failed = [r for r in results if not r.passed]
+    failed = [r for r in results if r.failed]
     if failed:
         first = failed[0]
         detail = first.detail

@@ -77,6 +77,7 @@ def make_report(client: docker.DockerClient, *, model: str, variant: str, image_
 
 def print_report(report: Mapping[str, Any]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{report['model']} / {report['variant']}", title_justify="left",
                   show_header=True)
@@ -87,8 +88,12 @@ def print_report(report: Mapping[str, Any]) -> None:
     table.add_row("size", human_size(report["size"]))
     table.add_row("build time", f"{report['build_seconds']:.1f} s")
     table.add_row("cache hits", f"{report['cache_hits']}/{report['cacheable_steps']} steps")
-    table.add_row("checks", ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}"
-                                      for c in report["checks"]))
+    check_table = Table(show_header=False, box=None, pad_edge=False)
+    for c in report["checks"]:
+        outcome = c.get("outcome", "passed" if c["passed"] else "failed")
+        word = {"passed": "ok", "skipped": "skipped"}.get(outcome, "FAILED")
+        check_table.add_row(Text(c["name"]), word, Text(c["detail"]))
+    table.add_row("checks", check_table)
     layer_table = Table(show_header=True, box=None, pad_edge=False)
     layer_table.add_column("layer")
     layer_table.add_column("size", justify="right")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sagepack.archive import ARCHIVE_NAME
 from sagepack.config import ModelConfig, ProjectConfig, Settings
 from sagepack.errors import PublishError
 from sagepack.images.sbom import sbom_name
 from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
 
-ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "publish.json"
 ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"

@@ -121,7 +121,7 @@ class ServingApp:
         self.warnings = tuple(caught)
         if self.log_load:
             for warning in self.warnings:
-                logger.warning("loading the model warned: %s", warning)
+                logger.warning("%s%s", p.LOAD_WARNING_LOG, warning)
         if failure is not None:
             self._failed(*failure)
             return

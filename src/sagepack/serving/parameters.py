@@ -178,3 +178,7 @@ BATCH_STRATEGIES: Final = ("MULTI_RECORD", "SINGLE_RECORD")
 # --- headers SageMaker may send that the server ignores (host-side checks send them) ------
 TARGET_VARIANT_HEADER: Final = "x-amzn-sagemaker-target-variant"
 ENABLE_EXPLANATIONS_HEADER: Final = "x-amzn-sagemaker-enable-explanations"
+
+#: How the supervisor logs each distinct warning ``model_fn`` raised (once per warning);
+#: ``invoke test`` reads these lines back into its report.
+LOAD_WARNING_LOG: Final = "loading the model warned: "

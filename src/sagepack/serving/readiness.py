@@ -38,6 +38,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sagepack.serving import parameters as p
 from sagepack.serving.app import READY, ServingApp
 from sagepack.serving.loading import LoadWarning
 from sagepack.serving.logs import logger
@@ -160,7 +161,7 @@ class Gate:
         for warning in report.warnings:
             if warning not in self._warnings:
                 self._warnings.add(warning)
-                logger.warning("loading the model warned: %s", warning)
+                logger.warning("%s%s", p.LOAD_WARNING_LOG, warning)
         self.waiting.add(slot)
         if not report.loaded:
             self.fail(slot, pid, report.reason, report.detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sagepack.labels import BIND_TO_PORT, read_labels
+from sagepack.serving.parameters import LOAD_WARNING_LOG
 from sagepack.smoke.plugin import Services
 from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
 
@@ -14,8 +15,11 @@ def test_ready(services: Services, run_spec: RunSpec,
     """Starts with `serve` and answers /ping with 200."""
     running = services.get(SERVICE_MAIN)
     network = "no network" if run_spec.no_network else "bridge network, 127.0.0.1"
-    record_property("detail", f"ready in {running.time_to_ready or 0:.1f} s ({network})")
     assert running.time_to_ready is not None
+    warned = [line.split(LOAD_WARNING_LOG, 1)[1].strip()
+              for line in running.logs().splitlines() if LOAD_WARNING_LOG in line]
+    note = f"; model_fn warned: {'; '.join(warned)}" if warned else ""
+    record_property("detail", f"ready in {running.time_to_ready:.1f} s ({network}){note}")
 
 
 def test_bind_to_port_label(services: Services, run_spec: RunSpec) -> None:

@@ -1,0 +1,61 @@
+"""The ``model-loads`` build check: ``serve --check`` inside the built image.
+
+The image's own ``serve --check`` loads the handler and the model once, as a worker does,
+and ends its stdout with a JSON line (:func:`sagepack.serving.cli.check_result`): whether
+the model loaded, the error if not, and every warning ``model_fn`` raised (scikit-learn's
+``InconsistentVersionWarning`` for a pickle made by another version, say). A build shows
+those warnings, and fails when the model does not load.
+
+Where the model comes from: a baked image holds it; a dynamic one is given the packaged
+archive (``dist/<model>/model.tar.gz``, extracted safely) read-only at ``/opt/ml/model``,
+as SageMaker would. Without a packaged archive the check is skipped, and says so; a
+multi-model image loads no model at start, and the check says that too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import docker
+
+from sagepack.checks import SKIPPED, CheckResult
+from sagepack.images.checks import run_in_image
+from sagepack.serving.cli import check_result
+from sagepack.serving.parameters import DEFAULT_MODEL_DIR
+
+CHECK_NAME = "model-loads"
+LOAD_TIMEOUT_S = 300
+
+
+def check_model_load(client: docker.DockerClient, image: str, *,
+                     archive: Path | None, baked: bool) -> CheckResult:
+    """Run ``serve --check`` in ``image`` (the model baked in, or ``archive`` mounted)."""
+    if baked:
+        return _run(client, image, None)
+    if archive is None or not archive.is_file():
+        return CheckResult(CHECK_NAME, SKIPPED, detail="no packaged archive to load: run "
+                           "`invoke package` first to check the model loads in the image")
+    from sagepack.archive import safe_extract
+
+    with tempfile.TemporaryDirectory(prefix="sagepack-load-check-") as work:
+        folder = safe_extract(archive, Path(work) / "model")
+        return _run(client, image, folder)
+
+
+def _run(client: docker.DockerClient, image: str, model_dir: Path | None) -> CheckResult:
+    volumes = ({str(model_dir): {"bind": DEFAULT_MODEL_DIR, "mode": "ro"}}
+               if model_dir is not None else None)
+    status, stdout = run_in_image(client, image, ["serve", "--check"], LOAD_TIMEOUT_S,
+                                  volumes=volumes, stderr=False)
+    try:
+        result = check_result(stdout)
+    except ValueError as exc:
+        return CheckResult.of(CHECK_NAME, False, f"serve --check exited {status}: {exc}")
+    warnings = [f"{w['category']}: {w['message']} ({w['filename']}:{w['lineno']})"
+                for w in result["warnings"]]
+    warned = f"; model_fn warned: {'; '.join(warnings)}" if warnings else ""
+    if status != 0 or not result["loaded"]:
+        return CheckResult.of(CHECK_NAME, False,
+                              f"the model did not load: {result['error']}{warned}")
+    return CheckResult.of(CHECK_NAME, True, f"the model loads{warned or ', no warnings'}")
