@@ -121,7 +121,8 @@ def test_the_sbom_lists_every_package_and_is_valid_cyclonedx(docker_client: Any,
                   f"Version: 1.0\\n' > {site}/METADATA\n")
     image = build(docker_client, dockerfile, {}, {
         "sagepack.model": "demo", "sagepack.model.version": "2.0", "sagepack.variant": "cpu",
-        "sagepack.version": "0.1.0", "sagepack.archive.sha256": SHA})
+        "sagepack.version": "0.1.0", "sagepack.archive.sha256": SHA,
+        "sagepack.cuda.runtime": "12.9.79", "sagepack.cuda.min-driver": "525.60.13"})
     built.append(image)
     lock = tmp_path / "cpu.txt"
     lock.write_text(f"demo-pkg==1.0 \\\n    --hash=sha256:{'cd' * 32}\n")
@@ -153,5 +154,7 @@ def test_the_sbom_lists_every_package_and_is_valid_cyclonedx(docker_client: Any,
     assert names["model.tar.gz"]["hashes"] == [{"alg": "SHA-256", "content": SHA}]
     props = {p["name"]: p["value"] for p in doc["metadata"]["component"]["properties"]}
     assert props["sagepack:image-id"] == image
+    assert props["sagepack:cuda.runtime"] == "12.9.79"
+    assert props["sagepack:cuda.min-driver"] == "525.60.13"
     # The same image gives the same document.
     assert write_sbom(docker_client, image, lock, out) == sha

@@ -154,3 +154,22 @@ def test_a_gpu_variant_reads_its_cuda_target_and_a_cpu_variant_refuses_one(
     text = str(caught.value)
     assert "variants.cpu.cuda" in text and "only GPU variants" in text
     assert "variants.gpu.inference_ami" in text and "needs driver >= 580" in text
+
+
+def test_a_gpu_variants_model_package_validation_names_its_transform_ami() -> None:
+    from sagepack.publish.model_package import package_request
+    from sagepack.publish.plan import PackageTarget
+
+    iris = config.load(ROOT, env={}).models["iris"]
+
+    def resources(variant: str) -> dict[str, object]:
+        target = PackageTarget(model=iris, variant=variant, name=f"iris-{variant}", group=None,
+                               validation_prefix="v")
+        request = package_request(target, image="img", model_data_url="s3://b/m.tar.gz",
+                                  validation_input="s3://b/in/", bucket="b",
+                                  role_arn="arn:aws:iam::123456789012:role/r")
+        profile = request["ValidationSpecification"]["ValidationProfiles"][0]
+        return dict(profile["TransformJobDefinition"]["TransformResources"])
+
+    assert resources("cuda")["TransformAmiVersion"] == "al2-ami-sagemaker-batch-gpu-535"
+    assert "TransformAmiVersion" not in resources("cpu")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import DeployError, PublishError
+from sagepack.images.tags import version_tag
 from sagepack.publish.plan import REPORT_NAME
 from sagepack.publish.report import read_record
 
@@ -46,7 +47,7 @@ def read_release(settings: Settings, model: ModelConfig, variant: Variant) -> Re
     if record.get("region") != settings.project.region:
         problems.append(f"it is for region {record.get('region')!r}, not the configured "
                         f"{settings.project.region!r}")
-    tag = f"{model.version}-{variant.name}"
+    tag = version_tag(model, variant)
     image = next((i for i in record.get("images", []) if isinstance(i, dict)
                   and i.get("variant") == variant.name and i.get("tag") == tag), None)
     if image is None or not str(image.get("reference", "")).count("@sha256:"):

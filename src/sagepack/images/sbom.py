@@ -170,7 +170,11 @@ def write_sbom(client: docker.DockerClient, image: str, lock: Path, out_path: Pa
         properties=[Property(name="sagepack:image-id", value=image_id),
                     Property(name="sagepack:variant", value=labels.get("sagepack.variant", "")),
                     Property(name="sagepack:lock.sha256",
-                             value=labels.get("sagepack.lock.sha256", ""))])
+                             value=labels.get("sagepack.lock.sha256", "")),
+                    # A GPU image's CUDA runtime, minimum driver and target hosts.
+                    *(Property(name=key.replace("sagepack.", "sagepack:", 1), value=value)
+                      for key, value in sorted(labels.items())
+                      if key.startswith("sagepack.cuda."))])
     components = list(_components(debs, dists, hashes, labels))
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sagepack:{image_id}"),
               metadata=BomMetaData(component=subject, timestamp=datetime.datetime.fromisoformat(

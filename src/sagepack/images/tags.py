@@ -7,10 +7,16 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.images.source import SourceInfo, source_info
 
 
+def version_tag(model: ModelConfig, variant: Variant | str) -> str:
+    """``<version>-<variant>``: the tag (without repository) an image is found by, locally,
+    in ECR and in ``publish.json``."""
+    name = variant if isinstance(variant, str) else variant.name
+    return f"{model.version}-{name}"
+
+
 def image_tag(settings: Settings, model: ModelConfig, variant: Variant | str) -> str:
     """``<repository>:<version>-<variant>``: the tag an image is found by."""
-    name = variant if isinstance(variant, str) else variant.name
-    return f"{settings.project.repository_for(model.name)}:{model.version}-{name}"
+    return f"{settings.project.repository_for(model.name)}:{version_tag(model, variant)}"
 
 
 def image_tags(settings: Settings, model: ModelConfig, variant: Variant | str,

@@ -47,7 +47,10 @@ def upload_validation_input(s3: Any, target: PackageTarget, bucket: str,
 
 
 def _validation_spec(validation: ValidationTransform, input_uri: str, output_uri: str,
-                     role_arn: str) -> dict[str, Any]:
+                     role_arn: str, transform_ami: str | None = None) -> dict[str, Any]:
+    resources: dict[str, Any] = {"InstanceType": validation.instance_type, "InstanceCount": 1}
+    if transform_ami:  # a GPU variant: the host whose driver runs its CUDA runtime
+        resources["TransformAmiVersion"] = transform_ami
     return {
         "ValidationRole": role_arn,
         "ValidationProfiles": [{
@@ -68,8 +71,7 @@ def _validation_spec(validation: ValidationTransform, input_uri: str, output_uri
                     "Accept": validation.accept,
                     "AssembleWith": validation.assemble_with,
                 },
-                "TransformResources": {"InstanceType": validation.instance_type,
-                                       "InstanceCount": 1},
+                "TransformResources": resources,
             },
         }],
     }
@@ -102,8 +104,10 @@ def package_request(target: PackageTarget, *, image: str, model_data_url: str,
             raise PublishError(f"{model.config_file}: [validation] needs a SageMaker "
                                "validation role ARN to create the model package")
         output = f"s3://{bucket}/{target.validation_prefix}/output/"
+        cuda = model.variant(target.variant).cuda
         request["ValidationSpecification"] = _validation_spec(
-            model.validation, validation_input, output, role_arn)
+            model.validation, validation_input, output, role_arn,
+            cuda.transform_ami.name if cuda is not None else None)
     return request
 
 

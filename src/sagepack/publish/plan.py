@@ -17,6 +17,7 @@ from sagepack.archive import ARCHIVE_NAME
 from sagepack.config import ModelConfig, ProjectConfig, Settings
 from sagepack.errors import PublishError
 from sagepack.images.sbom import sbom_name
+from sagepack.images.tags import version_tag
 from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
 
 MANIFEST_NAME = "manifest.json"
@@ -153,7 +154,7 @@ def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, vari
     from docker.errors import ImageNotFound
 
     repository = project.repository_for(model.name)
-    main_tag = f"{model.version}-{variant}"
+    main_tag = version_tag(model, variant)
     try:
         image = docker.images.get(f"{repository}:{main_tag}")
     except ImageNotFound:

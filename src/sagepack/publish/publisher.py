@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings
 from sagepack.errors import PublishError
+from sagepack.images.tags import version_tag
 from sagepack.publish import ecr, model_package, s3, scan, validation
 from sagepack.publish.aws import (
     AwsClients,
@@ -338,9 +339,9 @@ def _do_archive(step: ArchiveStep, clients: AwsClients, kms_key_id: str | None,
 
 
 def _package_image(target: PackageTarget, report: PublishReport) -> ImageResult | None:
-    version_tag = f"{target.model.version}-{target.variant}"
+    tag = version_tag(target.model, target.variant)
     return next((r for r in report.images if r.model == target.model.name
-                 and r.variant == target.variant and r.tag == version_tag), None)
+                 and r.variant == target.variant and r.tag == tag), None)
 
 
 def _do_sbom(target: ArchiveTarget, clients: AwsClients, kms_key_id: str | None,
