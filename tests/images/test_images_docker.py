@@ -88,8 +88,12 @@ def test_baked_image_tags_labels_layers_and_contents(project: Settings, docker_c
     code_step = steps.index("COPY model-code/ /opt/ml/model/")
     assert steps[code_step + 1] == "COPY model-weights/ /opt/ml/model/"
     assert report["size"] == result.size > 0
-    assert {c["name"] for c in report["checks"]} == {"serve", "no-secrets", "max-image-size"}
+    assert {c["name"] for c in report["checks"]} == {
+        "serve", "no-secrets", "no-secret-files", "model-loads", "max-image-size"}
     assert all(c["passed"] for c in report["checks"])
+    # A baked image loads its own model: serve --check ran inside it.
+    (loads,) = [c for c in report["checks"] if c["name"] == "model-loads"]
+    assert loads["detail"].startswith("the model loads")
 
     status, output = _run(docker_client, result.image_id, """
         set -e

@@ -73,10 +73,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("content_type", types, ids=list(types))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _module_name(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__.rsplit(".", 1)[-1] if module is not None else ""
+
+
+def _applies(item: pytest.Item, model: ModelConfig) -> bool:
+    """Whether a check exists for this kind of image at all. A check that does not apply
+    (multi-model checks on a single-model image, /invocations checks on a multi-model one,
+    the streaming check of a model with no streamed sample) is left out, not skipped: a
+    skip is kept for a check that applies but could not run (egress on a bridge network)."""
+    module = _module_name(item)
+    name = f"{module}.{getattr(item, 'originalname', item.name)}"
+    if module == "test_multimodel":
+        return model.multi_model
+    if module == "test_stream":
+        return not model.multi_model and any(s.stream for s in model.samples)
+    if model.multi_model:
+        return not any(name == check or module == check for check in SINGLE_MODEL_CHECKS)
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    model = _model(_spec(config))
+    left_out = [item for item in items if not _applies(item, model)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if _applies(item, model)]
+
     def rank(item: pytest.Item) -> int:
-        module = getattr(item, "module", None)
-        name = module.__name__.rsplit(".", 1)[-1] if module is not None else ""
+        name = _module_name(item)
         return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
     items.sort(key=rank)
 
