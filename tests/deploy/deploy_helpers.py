@@ -13,11 +13,11 @@ import http.client
 import json
 import threading
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loopback import LoopbackServer, QuietHandler
 from publish_helpers import ACCOUNT, Project
 
 from sagepack.publish.checksums import UploadSettings, digest_file
@@ -29,21 +29,14 @@ IMAGE_DIGEST = "sha256:" + "d" * 64
 IMAGE_ID = "sha256:" + "1" * 64
 
 
-class StatusProxy:
+class StatusProxy(LoopbackServer):
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.scripts: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._handler())
 
     def script(self, action: str, *states: dict[str, Any]) -> None:
         """The next ``action`` answers (``DescribeEndpoint``...) get these fields on top."""
@@ -54,24 +47,10 @@ class StatusProxy:
         with self._lock:
             return [body for name, body in self.requests if name == action]
 
-    def start(self) -> StatusProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
@@ -80,7 +59,7 @@ class StatusProxy:
                     overlay = proxy.scripts[action].pop(0) if proxy.scripts[action] else None
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("connection", "content-length", "host")}
-                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:
                     conn.request("POST", self.path, body=body, headers=headers)
                     resp = conn.getresponse()

@@ -11,18 +11,18 @@ from __future__ import annotations
 import http.client
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from loopback import LoopbackServer, QuietHandler
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "expect", "te", "upgrade",
                "proxy-connection"}
 MANIFEST_PUT = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/?]+)$")
 
 
-class EcrMirror:
+class EcrMirror(LoopbackServer):
     def __init__(self, registry_host: str, moto_url: str, region: str) -> None:
         host, _, port = registry_host.rpartition(":")
         self.upstream = (host, int(port))
@@ -31,23 +31,7 @@ class EcrMirror:
                                      aws_secret_access_key="testing")
         self.registered: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def host(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
-
-    def start(self) -> EcrMirror:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        super().__init__(self._handler_class())
 
     def register(self, name: str, reference: str, body: bytes, media_type: str,
                  digest: str) -> None:
@@ -57,31 +41,12 @@ class EcrMirror:
         with self._lock:
             self.registered.append((name, reference, digest))
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[QuietHandler]:
         mirror = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    data = bytearray()
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return bytes(data)
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
-                body = self._body()
+                body = self.read_body()
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_HEADERS}
                 headers["Content-Length"] = str(len(body))

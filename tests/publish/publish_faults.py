@@ -12,14 +12,15 @@ import contextlib
 import http.client
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer, QuietHandler
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "expect", "te", "upgrade",
                "proxy-connection"}
 
 
-class CuttingProxy:
+class CuttingProxy(LoopbackServer):
     def __init__(self, upstream: str, *, cut_after: int = 64 * 1024, from_part: int = 2) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
@@ -30,23 +31,7 @@ class CuttingProxy:
         self.cuts = 0
         self.parts_forwarded = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> CuttingProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        super().__init__(self._handler_class())
 
     def _should_cut(self, method: str, path: str) -> bool:
         if not self.failing or method != "PUT":
@@ -55,29 +40,10 @@ class CuttingProxy:
         numbers = query.get("partNumber")
         return bool(numbers) and int(numbers[0]) >= self.from_part
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[QuietHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    data = bytearray()
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return bytes(data)
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
                 if proxy._should_cut(self.command, self.path):
                     length = int(self.headers.get("Content-Length") or proxy.cut_after)
@@ -88,7 +54,7 @@ class CuttingProxy:
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                body = self._body()
+                body = self.read_body()
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_HEADERS}
                 if body or self.command in ("PUT", "POST"):
