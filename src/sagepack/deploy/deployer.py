@@ -8,8 +8,6 @@ group its container writes to.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +24,7 @@ from sagepack.deploy.samples import FAILED, INCONCLUSIVE, SampleResult
 from sagepack.deploy.undeploy import undeploy as delete_endpoint
 from sagepack.deploy.wait import follow
 from sagepack.errors import DeployError, DockerUnavailable
+from sagepack.publish.aws import aws_errors
 
 
 @dataclass
@@ -52,19 +51,6 @@ def clients(region: str, session: Any | None = None) -> tuple[Any, Any]:
             session.client("sagemaker-runtime", region_name=region, config=config))
 
 
-@contextlib.contextmanager
-def aws_errors() -> Iterator[None]:
-    """An AWS error no step handled still names the call that failed."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise DeployError(f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: "
-                          f"{error.get('Message', exc)}") from exc
-    except BotoCoreError as exc:
-        raise DeployError(f"AWS call failed: {exc}") from exc
 
 
 def _docker() -> Any | None:
@@ -101,7 +87,7 @@ def deploy(settings: Settings, model: ModelConfig, variant: str = "cpu", *,
         console.print("dry run: nothing was created or changed")
         return report
     sm, runtime = clients(plan.region, session)
-    with aws_errors():
+    with aws_errors(DeployError):
         report.steps = endpoint.apply(sm, plan, console)
         if wait:
             _wait(sm, runtime, plan, report, console)
@@ -156,5 +142,5 @@ def undeploy(settings: Settings, model: ModelConfig, variant: str = "cpu", *,
     model.variant(variant)
     name = resource_name(model.deploy.endpoint_name or f"{model.name}-{variant}")
     sm, _ = clients(settings.project.region, session)
-    with aws_errors():
+    with aws_errors(DeployError):
         return delete_endpoint(sm, name, console)

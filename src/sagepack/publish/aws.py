@@ -3,12 +3,13 @@ upload: who we are, and that ECR, S3 and SageMaker are all in the configured reg
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sagepack.errors import PublishError
+from sagepack.errors import PublishError, SagepackError
 from sagepack.publish.ecr import RegistryAuth
 from sagepack.publish.plan import ECR_HOST, PublishPlan
 
@@ -86,3 +87,19 @@ def region_problems(plan: PublishPlan, clients: AwsClients, *, account: str,
 def refuse(title: str, problems: Sequence[str]) -> None:
     if problems:
         raise PublishError(f"{title}:\n  " + "\n  ".join(problems))
+
+
+@contextlib.contextmanager
+def aws_errors(error: type[SagepackError] = PublishError) -> Iterator[None]:
+    """An AWS error that no step turned into a sagepack error still names the call, as
+    ``error`` (publish's, deploy's)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        details = exc.response.get("Error", {})
+        raise error(f"AWS refused {exc.operation_name}: {details.get('Code', '?')}: "
+                    f"{details.get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise error(f"AWS call failed: {exc}") from exc

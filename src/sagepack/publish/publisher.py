@@ -7,8 +7,7 @@ re-run after a failure finishes what is missing and skips what is done.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from sagepack.images.tags import version_tag
 from sagepack.publish import ecr, model_package, s3, scan, validation
 from sagepack.publish.aws import (
     AwsClients,
+    aws_errors,
     caller_account,
     make_clients,
     refuse,
@@ -181,26 +181,13 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
         console.print("dry run: nothing was pushed, uploaded or created")
         return report
 
-    with _aws_errors():
+    with aws_errors():
         _publish(settings, plan, report, models, force=force, console=console,
                  session=session, docker=docker, upload=upload,
                  validation_role_arn=validation_role_arn, gates=gates)
     return report
 
 
-@contextlib.contextmanager
-def _aws_errors() -> Iterator[None]:
-    """An AWS error that no step turned into a PublishError still names the call."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise PublishError(f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: "
-                           f"{error.get('Message', exc)}") from exc
-    except BotoCoreError as exc:
-        raise PublishError(f"AWS call failed: {exc}") from exc
 
 
 def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,

@@ -22,12 +22,12 @@ from typing import Any
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings
-from sagepack.deploy.deployer import aws_errors
 from sagepack.deploy.endpoint import ensure_model
 from sagepack.deploy.plan import make_plan, resource_name, tags
 from sagepack.deploy.published import read_release
 from sagepack.deploy.wait import follow
 from sagepack.errors import DeployError
+from sagepack.publish.aws import aws_errors
 from sagepack.publish.checksums import UploadSettings, digest_file, same_checksum
 from sagepack.publish.progress import UploadProgress
 from sagepack.publish.s3 import SHA256_METADATA, encryption_args, head
@@ -199,7 +199,7 @@ def run_remote(settings: Settings, model: ModelConfig, variant_name: str, job: T
     session = session or boto3.Session(region_name=project.region)
     sm = session.client("sagemaker", region_name=project.region)
     s3 = session.client("s3", region_name=project.region)
-    with aws_errors():
+    with aws_errors(DeployError):
         uploaded: list[str] = []
         skipped: list[str] = []
         if remote_input:
