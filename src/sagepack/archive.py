@@ -5,14 +5,12 @@ The archive is laid out as SageMaker extracts it into ``/opt/ml/model``. The sam
 give byte-identical archives on any machine: members sorted, mtimes from
 ``SOURCE_DATE_EPOCH`` (or 0), uid/gid 0 with no user names, modes normalised (0644, or
 0755 for executables and folders), and a gzip header with neither file name nor time.
-Compression is parallel (python-isal's threaded igzip) but the output is one standard gzip
-stream that GNU tar and SageMaker read.
+Compression is parallel (:mod:`sagepack.tarwriter`, python-isal's threaded igzip) but the
+output is one standard gzip stream that GNU tar and SageMaker read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import shutil
 import stat
@@ -22,13 +20,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
 
 import pathspec
 
 from sagepack.config import IGNORE_FILE_NAME, MODEL_CONFIG_NAME, ModelConfig, Settings
 from sagepack.errors import ArchiveError, UnsafeArchiveError
-from sagepack.files import atomic_path, file_sha256, write_json
+from sagepack.files import atomic_path, write_json
 
 ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
@@ -144,26 +141,6 @@ def collect(root: Path, exclude: Sequence[str] = ()) -> list[Member]:
 # --- packing -------------------------------------------------------------------------
 
 
-class _HashingReader(io.RawIOBase):
-    """Reads a file while hashing it and reporting progress."""
-
-    def __init__(self, fh: IO[bytes], advance: Callable[[int], None]) -> None:
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.advance = advance
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.fh.readinto(buffer)  # type: ignore[attr-defined]
-        if n:
-            view = memoryview(buffer)[:n]
-            self.digest.update(view)
-            self.advance(n)
-        return int(n or 0)
-
-
 def _tarinfo(member: Member, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(member.name)
     info.mtime = mtime
@@ -192,43 +169,36 @@ def _source_date_epoch(value: int | str | None) -> int:
                            f"got {raw!r}") from None
 
 
-def _open_gzip(fh: IO[bytes], threads: int) -> IO[bytes]:
-    from isal import igzip_threaded
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_archive` wrote: the archive's sha256 and each file's by name."""
 
-    # Level 3 is isal's best: about gzip -6's ratio at several times its speed.
-    return igzip_threaded.open(fh, "wb", compresslevel=3, threads=threads,  # type: ignore[no-any-return,no-untyped-call]
-                               block_size=1024 * 1024)
+    sha256: str
+    files: dict[str, str]
 
 
 def write_archive(members: Sequence[Member], dest: Path, *, mtime: int = 0,
                   threads: int | None = None,
-                  advance: Callable[[int], None] = lambda n: None) -> dict[str, str]:
-    """Write ``members`` to the gzip'd tar ``dest`` (through a temporary name).
+                  advance: Callable[[int], None] = lambda n: None) -> Written:
+    """Write ``members`` to the gzip'd tar ``dest`` (through a temporary name)."""
+    from sagepack.tarwriter import TarGzWriter
 
-    Returns the sha256 of each packed file by member name.
-    """
     threads = threads or max(1, min(4, os.cpu_count() or 1))
     digests: dict[str, str] = {}
     with atomic_path(dest) as tmp, tmp.open("wb") as raw:
-        gz = _open_gzip(raw, threads)
+        writer = TarGzWriter(raw, threads=threads, chunk=CHUNK)
         try:
-            with tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT,
-                              bufsize=CHUNK) as tar:
-                for member in members:
-                    info = _tarinfo(member, mtime)
-                    if member.kind != "file":
-                        tar.addfile(info)
-                        continue
-                    with member.path.open("rb") as fh:
-                        reader = _HashingReader(fh, advance)
-                        tar.addfile(info, io.BufferedReader(reader, CHUNK))
-                    if member.path.stat().st_size != member.size:
-                        raise ArchiveError(f"file changed while packing: {member.path}",
-                                           member.path)
-                    digests[member.name] = reader.digest.hexdigest()
-        finally:
-            gz.close()
-    return digests
+            for member in members:
+                info = _tarinfo(member, mtime)
+                if member.kind == "file":
+                    digests[member.name] = writer.add_file(info, member.path, advance)
+                else:
+                    writer.add(info)
+        except BaseException:
+            writer.abort()
+            raise
+        sha256 = writer.close()
+    return Written(sha256=sha256, files=digests)
 
 
 def pack(model: ModelConfig, dest_dir: Path, *, source_date_epoch: int | str | None = None,
@@ -247,9 +217,9 @@ def pack(model: ModelConfig, dest_dir: Path, *, source_date_epoch: int | str | N
     total = sum(m.size for m in members)
     archive = dest_dir / ARCHIVE_NAME
     with byte_progress(f"packing {model.name}", total, enabled=progress) as advance:
-        digests = write_archive(members, archive, mtime=mtime, threads=threads,
+        written = write_archive(members, archive, mtime=mtime, threads=threads,
                                 advance=advance)
-    sha256 = file_sha256(archive)
+    sha256, digests = written.sha256, written.files
     size = archive.stat().st_size
     manifest = dest_dir / MANIFEST_NAME
     write_json(manifest, {
