@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -333,12 +336,33 @@ def test_multi_record_json_lines_in_json_out(make_app: App) -> None:
     assert [json.loads(line) for line in response.text.splitlines()] == [[0], [2], [4], [6], [8]]
 
 
-def test_access_log_line(make_app: App, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="sagepack.access")
-    invoke(make_app(), "[1]", x_amzn_sagemaker_inference_id="req-42")
-    line = next(r.getMessage() for r in caplog.records if r.name == "sagepack.access")
-    assert line.startswith('"POST /invocations" 200 5B ')  # [2.0]
-    assert line.endswith("inference-id=req-42")
+def test_access_log_line(make_app: App, capfd: pytest.CaptureFixture[str]) -> None:
+    logging.getLogger("sagepack.access").setLevel("INFO")
+    app = make_app()
+    capfd.readouterr()
+    invoke(app, "[1]", x_amzn_sagemaker_inference_id="req-42")
+    lines = [line for line in capfd.readouterr().out.splitlines() if "/invocations" in line]
+    assert len(lines) == 1, lines
+    # The log's format: "<date> <time>,<ms> [<pid>] INFO <message>"
+    stamp, pid, level, message = re.fullmatch(
+        r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \[(\d+)\] (\w+) (.*)", lines[0]).groups()
+    assert int(pid) == os.getpid() and level == "INFO"
+    assert abs(time.mktime(time.strptime(stamp.split(",")[0], "%Y-%m-%d %H:%M:%S"))
+               - time.time()) < 5
+    assert message.startswith('"POST /invocations" 200 5B ')  # [2.0]
+    assert message.endswith("inference-id=req-42")
+
+
+def test_access_log_follows_the_log_level(make_app: App,
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    logging.getLogger("sagepack.access").setLevel("WARNING")
+    try:
+        app = make_app()
+        capfd.readouterr()
+        invoke(app, "[1]")
+        assert "/invocations" not in capfd.readouterr().out
+    finally:
+        logging.getLogger("sagepack.access").setLevel("NOTSET")
 
 
 def test_input_fn_that_cannot_parse_the_body_is_a_400(make_app: App) -> None:

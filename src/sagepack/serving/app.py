@@ -29,7 +29,7 @@ from sagepack.serving.body import Disconnected, read_body
 from sagepack.serving.context import Context
 from sagepack.serving.handler import Handler, Stream
 from sagepack.serving.loading import LoadWarning, capture_warnings
-from sagepack.serving.logs import access_logger, logger
+from sagepack.serving.logs import AccessLog, logger
 from sagepack.serving.pool import CallTimeout, InferencePool
 from sagepack.serving.replies import (
     JSON_HEADER,
@@ -75,6 +75,7 @@ class ServingApp:
         #: Warnings raised while the handler and the model loaded.
         self.warnings: tuple[LoadWarning, ...] = ()
         self.log_load = log_load
+        self._access = AccessLog()
         self._requests = 0
         self.pool = InferencePool(settings.threads, settings.max_hung_threads)
         #: Called (on the loop) when hung handler calls have used up the worker.
@@ -199,11 +200,12 @@ class ServingApp:
             status, size = await send_error(
                 send, 404, f"no route {path}: the server answers GET {p.PING}, {routes} "
                            f"and GET {p.EXECUTION_PARAMETERS}")
-        if self.settings.access_log:
-            access_logger.info('"%s %s" %d %dB %.1fms%s%s', method, path, status, size,
-                               (time.perf_counter() - started) * 1000,
-                               f" inference-id={inference_id}" if inference_id else "",
-                               f" stream {outcome.chunks} chunks" if outcome else "")
+        if self.settings.access_log and self._access.enabled:
+            self._access.write(
+                f'"{method} {path}" {status} {size}B '
+                f"{(time.perf_counter() - started) * 1000:.1f}ms"
+                f"{f' inference-id={inference_id}' if inference_id else ''}"
+                f"{f' stream {outcome.chunks} chunks' if outcome else ''}")
         if outcome is not None and outcome.aborted:
             raise streaming.StreamAborted(f"request {inference_id or '-'}: stream cut")
 
