@@ -15,7 +15,8 @@ import pytest
 from sagepack.config import DEFAULT_BASE_IMAGE as DEFAULT_BASE
 from sagepack.config.supply import AllowedSecret, SupplyConfig
 from sagepack.images.checks import run_in_image
-from sagepack.images.sbom import parse_dpkg_status, write_sbom
+from sagepack.images.debian import parse_dpkg_status
+from sagepack.images.sbom import write_sbom
 from sagepack.images.secrets import check_secret_files, scan_layer
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
