@@ -177,7 +177,8 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
     with tempfile.TemporaryDirectory(prefix="sagepack-base-", dir="/var/tmp") as work:
         rootfs = Path(work) / "rootfs"
         log(f"debootstrap {recipe.suite} ({', '.join(recipe.packages)}) from {mirror}")
-        debootstrap(recipe.name, recipe.suite, recipe.packages, rootfs, mirror)
+        debootstrap(recipe.name, recipe.suite, recipe.packages, rootfs, mirror,
+                    source_date_epoch)
         updates = apply_updates(rootfs, recipe.suite, mirror, security,
                                 source_date_epoch=source_date_epoch, log=log)
         for line in describe_updates(updates):
@@ -305,7 +306,9 @@ def _refresh(client: docker.DockerClient, name: str, log: Log, **build: Any) -> 
         except ImageNotFound:
             pass
         except APIError as exc:  # images built on it, or a container, still use it
-            log(f"kept the superseded base {old[:19]}: {exc.explanation or exc}")
+            why = ("images built on it still use it; it goes with them"
+                   if exc.status_code == 409 else str(exc.explanation or exc))
+            log(f"kept the superseded base {old[:19]} (untagged): {why}")
     return new
 
 

@@ -12,6 +12,7 @@ the base (:data:`PACKAGE_SET_PATH`) and its sha256 into the base's labels.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -27,10 +28,23 @@ PACKAGE_SET_PATH = "usr/share/sagepack/base-packages.txt"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 APT_OPTIONS = ("-o", "Acquire::Retries=3", "-o", "DPkg::Use-Pty=0",
                "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
+#: Passed on from the host to debootstrap and apt, which fetch through the same proxy.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                   "NO_PROXY")
 _SUMMARY = re.compile(r"(\d+) upgraded, (\d+) newly installed, (\d+) to remove and "
                       r"(\d+) not upgraded")
 
 Log = Callable[[str], None]
+
+
+def tool_env(source_date_epoch: int | None) -> dict[str, str]:
+    """The environment of debootstrap and apt: a fixed PATH and locale, non-interactive,
+    the host's proxy settings, and ``SOURCE_DATE_EPOCH`` for the scripts that honour it."""
+    env = {"PATH": CHROOT_PATH, "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+    env.update({k: v for k, v in os.environ.items() if k in PROXY_VARIABLES})
+    if source_date_epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+    return env
 
 
 @dataclass(frozen=True)
@@ -186,9 +200,7 @@ def apply_updates(rootfs: Path, suite: str, mirror: str, security_mirror: str, *
     policy = rootfs / "usr/sbin/policy-rc.d"  # no service starts during the upgrade
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
-    env = {"PATH": CHROOT_PATH, "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-    if source_date_epoch is not None:
-        env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+    env = tool_env(source_date_epoch)
     before = _read_status(rootfs)
     proc_dir = rootfs / "proc"
     proc_dir.mkdir(exist_ok=True)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sagepack.errors import ImageError
+from sagepack.images.debian import tool_env
 
 # Removed from the root file system after debootstrap (relative to the root).
 CLEAN_PATHS = (
@@ -32,16 +33,18 @@ EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp", "var/tmp", "var/log")
 
 
 def debootstrap(name: str, suite: str, packages: Sequence[str], rootfs: Path,
-                mirror: str) -> None:
+                mirror: str, source_date_epoch: int | None = None) -> None:
     """Run debootstrap (needs root) of ``suite`` with ``packages`` into ``rootfs``
-    (``name``: the base it builds, for messages)."""
+    (``name``: the base it builds, for messages); ``source_date_epoch`` is passed on to
+    the maintainer scripts that honour it."""
     exe = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
     if not Path(exe).exists():
         raise ImageError("debootstrap is not installed (apt-get install debootstrap); "
                          f"it builds {name}")
     argv = [exe, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs),
             mirror]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True,
+                          env=tool_env(source_date_epoch), check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise ImageError(f"debootstrap of {name} failed (exit {proc.returncode}):\n{tail}")
