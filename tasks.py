@@ -61,13 +61,16 @@ def package(c: Context, model: str | None = None,
 
 
 @task(help={"name": "only this base image (default: every base a variant names)",
-            "rebuild": "build again even when the image is present"})
-def base(c: Context, name: str | None = None, rebuild: bool = False) -> None:
-    """Build the local Debian base images (debootstrap minbase + Python 3.11) variants name."""
+            "refresh": "build (or pull) again with the day's updates and security packages, "
+                       "even when the image is present",
+            "rebuild": "the same as --refresh"})
+def base(c: Context, name: str | None = None, refresh: bool = False,
+         rebuild: bool = False) -> None:
+    """Build the local Debian base images (minbase + Python 3.11, security updates applied)."""
     from sagepack.images.base import ensure_bases
 
     with _user_errors():
-        ensure_bases(_settings(), name=name, rebuild=rebuild)
+        ensure_bases(_settings(), name=name, refresh=refresh or rebuild)
 
 
 @task(help={"model": "lock only this model (default: every model)",

@@ -2,8 +2,10 @@
 
 - Under CI (``CI=true``) nothing may be skipped: a skip there means a missing install step
   or service, so it is reported as a failure with its reason.
+- ``local_base`` is the default local base, patched: built once per run when it is missing
+  (or was built without Debian's updates and security suites), and kept.
 - ``example_image(variant)`` gives the tag of the bundled example's image, building it when
-  it is missing (and removing what it built when the session ends).
+  it is missing (and removing what it built when the session ends), on ``local_base``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,34 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 @pytest.fixture(scope="session")
-def example_image() -> Iterator[Callable[[str], str]]:
+def local_base() -> str:
+    """The name of the default local base, with the security and updates suites applied."""
+    from docker.errors import ImageNotFound
+
+    from sagepack import labels
+    from sagepack.config import DEFAULT_BASE_IMAGE, load
+    from sagepack.errors import DockerUnavailable
+    from sagepack.images import docker_client, ensure_base
+    from sagepack.images.environment import BuildEnvironment
+
+    try:
+        client = docker_client()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    env = BuildEnvironment.from_project(load(ROOT, env={}).project)
+    try:
+        unpatched = labels.BASE_PACKAGE_SET_SHA256 not in labels.read_labels(
+            client, DEFAULT_BASE_IMAGE)
+    except ImageNotFound:
+        unpatched = False
+    ensure_base(client, DEFAULT_BASE_IMAGE, rebuild=unpatched, mirror=env.debian_mirror,
+                security_mirror=env.debian_security_mirror)
+    client.close()
+    return DEFAULT_BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
     """``example_image("cpu")`` -> the tag of the iris image of that variant, built when
     missing; images built here are removed at the end of the session."""
     from docker.errors import ImageNotFound

@@ -43,10 +43,24 @@ CUDA_TARGET: Final = CUDA_PREFIX + "target"
 CUDA_INFERENCE_AMI: Final = CUDA_PREFIX + "inference-ami"
 CUDA_TRANSFORM_AMI: Final = CUDA_PREFIX + "transform-ami"
 
-# --- a local base image (written by its Dockerfile in :mod:`sagepack.images.base`) ---------
+#: The sha256 of the image's SBOM (``dist/<model>/sbom-<variant>.cdx.json``), added in a
+#: label-only step on top of the image the SBOM was read from.
+SBOM_SHA256: Final = "sagepack.sbom.sha256"
+
+# --- a local base image (written on import by :mod:`sagepack.images.base`) -----------------
 BASE_SUITE: Final = "sagepack.base.suite"
+#: The packages the recipe asks for (debootstrap's ``--include``).
 BASE_PACKAGES: Final = "sagepack.base.packages"
 BASE_NAME: Final = "sagepack.base.name"
+#: The apt suites applied: the release, its updates and its security suite.
+BASE_SUITES: Final = "sagepack.base.suites"
+#: When those suites were applied (RFC 3339 UTC): a base's age counts from here.
+BASE_UPDATED: Final = "sagepack.base.updated"
+#: How many packages the updates and security suites upgraded over the release.
+BASE_UPGRADED: Final = "sagepack.base.upgraded"
+#: The sha256 and the number of lines of the package set recorded inside the base.
+BASE_PACKAGE_SET_SHA256: Final = "sagepack.base.package-set.sha256"
+BASE_PACKAGE_COUNT: Final = "sagepack.base.package-set.count"
 
 # --- containers and networks -----------------------------------------------------------------
 #: Every container and network a run creates (value: the run's id), so that whatever an

@@ -5,13 +5,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from sagepack.images.base import (
-    RECIPES,
-    clean_rootfs,
-    dated_alias,
-    is_local_base,
-    pack_rootfs,
-)
+from sagepack.images.base import RECIPES, dated_alias, is_local_base
+from sagepack.images.rootfs import clean_rootfs, pack_rootfs
 
 
 def _fake_rootfs(root: Path) -> None:

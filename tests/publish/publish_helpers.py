@@ -35,10 +35,12 @@ class Images:
     client: Any
     ids: list[str] = field(default_factory=list)
 
-    def make(self, refs: list[str], files: dict[str, bytes]) -> str:
+    def make(self, refs: list[str], files: dict[str, bytes],
+             labels: dict[str, str] | None = None) -> str:
         repository, _, tag = refs[0].rpartition(":")
-        self.client.api.import_image_from_data(rootfs_tar(files), repository=repository,
-                                               tag=tag)
+        self.client.api.import_image_from_data(
+            rootfs_tar(files), repository=repository, tag=tag,
+            changes=[f'LABEL {k}="{v}"' for k, v in (labels or {}).items()] or None)
         image = self.client.images.get(refs[0])
         for ref in refs[1:]:
             repo, _, t = ref.rpartition(":")

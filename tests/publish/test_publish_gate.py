@@ -6,6 +6,7 @@ played by a proxy in front of moto's SageMaker (moto creates packages ``Complete
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -51,12 +52,12 @@ CRITICAL = [finding("CVE-2024-0001", "CRITICAL", "openssl", "3.0.11-1~deb12u2"),
 
 
 def setup(project: Project, images: Images, *, extra_tool: str = "",
-          packages: bool = True) -> None:
+          packages: bool = True, labels: dict[str, str] | None = None) -> None:
     make_bucket(project.bucket, "us-east-1")
     tool = ("create_model_package = true\n" if packages else "") + extra_tool
     project.write(extra_tool=tool)
     repo = project.repository()
-    images.make([f"{repo}:1.0.0-cpu"], {"app/model.txt": b"v1"})
+    images.make([f"{repo}:1.0.0-cpu"], {"app/model.txt": b"v1"}, labels)
     project.pack()
 
 
@@ -223,3 +224,23 @@ def test_the_sbom_goes_beside_the_archive_and_publish_json_names_both(
     assert record["archive"]["s3_uri"] == f"s3://{project.bucket}/models/demo/1.0.0/model.tar.gz"
     assert record["sboms"] == [{"variant": "cpu", "s3_uri": f"s3://{project.bucket}/{key}",
                                 "sha256": done.sboms[0].sha256, "size": len(body)}]
+
+
+def test_an_image_labelled_with_its_sbom_sha256_publishes_only_that_sbom(
+        aws_env: dict[str, str], services: LocalAws, project: Project, images: Images,
+        console: Console) -> None:
+    document = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6",
+                           "metadata": {"component": {"name": "demo"}}}).encode()
+    setup(project, images, packages=False,
+          labels={"sagepack.sbom.sha256": hashlib.sha256(document).hexdigest()})
+    sbom = project.settings().project.dist_for("demo") / "sbom-cpu.cdx.json"
+    sbom.write_bytes(document + b" ")
+    with pytest.raises(PublishError, match=r"sbom-cpu\.cdx\.json has sha256 .*records its "
+                                           r"SBOM as .*sagepack\.sbom\.sha256"):
+        run(project, console)
+    sbom.write_bytes(document)
+    done = run(project, console)
+    assert [s.sha256 for s in done.sboms] == [hashlib.sha256(document).hexdigest()]
+    body = boto3.client("s3").get_object(Bucket=project.bucket,
+                                         Key="models/demo/1.0.0/sbom-cpu.cdx.json")["Body"]
+    assert body.read() == document

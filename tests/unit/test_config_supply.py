@@ -52,3 +52,41 @@ secret_allow = [{rule = "private-key", reason = "r"}]
     assert "tool.sagepack.scan_ignore[1]: expected a table" in text
     assert "tool.sagepack.scan_ignore[2].why: unknown key" in text
     assert "tool.sagepack.secret_allow[0].path: required" in text
+
+
+def test_the_base_age_limit_comes_from_the_environment_too(tmp_path: Path) -> None:
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.sagepack]\nbase_max_age_days = 7\n")
+    env = {"SAGEPACK_BASE_MAX_AGE_DAYS": "90"}
+    assert config.load(tmp_path, env=env).project.supply.base_max_age_days == 90
+    with pytest.raises(ConfigError, match=r"\$SAGEPACK_BASE_MAX_AGE_DAYS: expected a whole "
+                                          r"number of days above 0, got '0'"):
+        config.load(tmp_path, env={"SAGEPACK_BASE_MAX_AGE_DAYS": "0"})
+
+
+@pytest.mark.parametrize(("mirror", "security"), [
+    ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security"),
+    ("http://deb.debian.org/debian/", "http://deb.debian.org/debian-security"),
+    ("http://snapshot.debian.org/archive/debian/20250520T000000Z",
+     "http://snapshot.debian.org/archive/debian-security/20250520T000000Z"),
+    ("http://apt-cache:3142/debian", "http://apt-cache:3142/debian-security"),
+])
+def test_the_security_mirror_is_derived_from_the_debian_mirror(tmp_path: Path, mirror: str,
+                                                               security: str) -> None:
+    project = load(tmp_path, f'debian_mirror = "{mirror}"\n').project
+    assert (project.debian_mirror, project.debian_security_mirror) == (mirror, security)
+
+
+def test_the_security_mirror_can_be_set_and_must_be_when_it_cannot_be_derived(
+        tmp_path: Path) -> None:
+    project = load(tmp_path, 'debian_mirror = "http://mirror.example/deb"\n'
+                   'debian_security_mirror = "http://mirror.example/sec"\n').project
+    assert project.debian_security_mirror == "http://mirror.example/sec"
+    (tmp_path / "pyproject.toml").write_text("[tool.sagepack]\n")
+    env = {"SAGEPACK_DEBIAN_MIRROR": "http://mirror.example/deb",
+           "SAGEPACK_DEBIAN_SECURITY_MIRROR": "http://mirror.example/security"}
+    assert config.load(tmp_path, env=env).project.debian_security_mirror == \
+        "http://mirror.example/security"
+    with pytest.raises(ConfigError, match=r"tool\.sagepack\.debian_security_mirror: cannot "
+                                          r"derive .* 'http://mirror\.example/deb'"):
+        load(tmp_path, 'debian_mirror = "http://mirror.example/deb"\n')

@@ -100,7 +100,8 @@ def bench_build(settings: Settings, out: Path, *, model_name: str = "iris",
     bases: dict[str, float] = {}
     base = model.variant("cpu").base_image
     started = time.monotonic()
-    ensure_base(client, base, mirror=env.debian_mirror, log=say)
+    ensure_base(client, base, mirror=env.debian_mirror,
+                security_mirror=env.debian_security_mirror, log=say)
     bases[base] = round(time.monotonic() - started, 2)
     with tempfile.TemporaryDirectory(prefix="sagepack-bench-build-") as tmp:
         work = Path(tmp)

@@ -32,6 +32,7 @@ from sagepack.config.model import (
 from sagepack.config.project import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_DEBIAN_MIRROR,
+    DEFAULT_DEBIAN_SECURITY_MIRROR,
     ENV_OVERRIDES,
     ProjectConfig,
     apply_overrides,
@@ -42,6 +43,7 @@ __all__ = [
     "ARTIFACT_MODES",
     "DEFAULT_BASE_IMAGE",
     "DEFAULT_DEBIAN_MIRROR",
+    "DEFAULT_DEBIAN_SECURITY_MIRROR",
     "DEFAULT_EXCLUDES",
     "ENV_OVERRIDES",
     "IGNORE_FILE_NAME",

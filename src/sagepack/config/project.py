@@ -18,8 +18,10 @@ from sagepack.problems import Reader
 
 DEFAULT_BASE_IMAGE = "sagepack/base:bookworm-python3.11"
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
-# Environment variables sagepack reads (all of them, here and nowhere else).
+# Environment variables sagepack reads (all of them, here and nowhere else; besides these,
+# SOURCE_DATE_EPOCH and SAGEPACK_BASE_MAX_AGE_DAYS, whole numbers, are read in load_project).
 ENV_OVERRIDES = {
     "SAGEPACK_REGION": "region",
     "SAGEPACK_ECR_REPOSITORY": "ecr_repository",
@@ -33,6 +35,7 @@ ENV_OVERRIDES = {
     "SAGEPACK_EXECUTION_ROLE_ARN": "execution_role_arn",
     "SAGEPACK_WHEELHOUSE_DIR": "wheelhouse_dir",
     "SAGEPACK_DEBIAN_MIRROR": "debian_mirror",
+    "SAGEPACK_DEBIAN_SECURITY_MIRROR": "debian_security_mirror",
 }
 
 
@@ -58,6 +61,7 @@ class ProjectConfig:
     source_date_epoch: int | None = None
     wheelhouse_dir: Path = Path("~/.cache/sagepack/wheelhouse")
     debian_mirror: str = DEFAULT_DEBIAN_MIRROR
+    debian_security_mirror: str = DEFAULT_DEBIAN_SECURITY_MIRROR
     create_model_package: bool = False
     max_archive_bytes: int = 50 * 1024**3
     max_archive_members: int = 100_000
@@ -69,6 +73,23 @@ class ProjectConfig:
 
     def dist_for(self, model: str) -> Path:
         return self.dist_dir / model
+
+
+def derive_security_mirror(mirror: str) -> str | None:
+    """Debian's security archive beside ``mirror``: its last ``debian`` path segment becomes
+    ``debian-security`` (``http://deb.debian.org/debian`` ->
+    ``http://deb.debian.org/debian-security``, a snapshot's ``/archive/debian/<time>`` ->
+    ``/archive/debian-security/<time>``); ``None`` when it has no such segment."""
+    scheme, sep, rest = mirror.rstrip("/").partition("://")
+    if not sep:
+        return None
+    host, _, path = rest.partition("/")
+    segments = path.split("/") if path else []
+    for index in range(len(segments) - 1, -1, -1):
+        if segments[index] == "debian":
+            segments[index] = "debian-security"
+            return f"{scheme}://{host}/{'/'.join(segments)}"
+    return None
 
 
 def read_toml(file: Path, problems: list[ConfigProblem]) -> dict[str, Any] | None:
@@ -105,6 +126,7 @@ def load_project(root: Path, env: Mapping[str, str],
         "dist_dir": t.get("dist_dir", str, "dist"),
         "wheelhouse_dir": t.get("wheelhouse_dir", str, None),
         "debian_mirror": t.get("debian_mirror", str, DEFAULT_DEBIAN_MIRROR),
+        "debian_security_mirror": t.get("debian_security_mirror", str, None),
     }
     artifacts = t.get("artifacts_dir", str, "artifacts") or "artifacts"
     tag_mutability = t.choice("tag_mutability", ("MUTABLE", "IMMUTABLE"), "IMMUTABLE")
@@ -126,6 +148,14 @@ def load_project(root: Path, env: Mapping[str, str],
     if not env.get("SAGEPACK_REGION") and env.get("AWS_REGION") and "region" not in raw:
         values["region"] = env["AWS_REGION"]
 
+    age_text = env.get("SAGEPACK_BASE_MAX_AGE_DAYS", "").strip()
+    if age_text:
+        if age_text.isdigit() and int(age_text) > 0:
+            supply = replace(supply, base_max_age_days=int(age_text))
+        else:
+            problems.append(ConfigProblem(Path("$SAGEPACK_BASE_MAX_AGE_DAYS"), "",
+                                          "expected a whole number of days above 0, got "
+                                          f"{age_text!r}"))
     epoch_text = env.get("SOURCE_DATE_EPOCH", "").strip()
     source_date_epoch = None
     if epoch_text:
@@ -138,6 +168,14 @@ def load_project(root: Path, env: Mapping[str, str],
     cache_home = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")) / ".cache")
     wheelhouse = Path(values["wheelhouse_dir"] or cache_home / "sagepack" / "wheelhouse")
 
+    security_mirror = values["debian_security_mirror"] or \
+        derive_security_mirror(values["debian_mirror"])
+    if security_mirror is None:
+        problems.append(ConfigProblem(file, "tool.sagepack.debian_security_mirror",
+                                      "cannot derive Debian's security mirror from "
+                                      f"debian_mirror {values['debian_mirror']!r} (no path "
+                                      "segment 'debian'); set debian_security_mirror or "
+                                      "SAGEPACK_DEBIAN_SECURITY_MIRROR"))
     if "{model}" not in values["ecr_repository"]:
         problems.append(ConfigProblem(file, "tool.sagepack.ecr_repository",
                                       "expected a name containing '{model}', got "
@@ -161,6 +199,7 @@ def load_project(root: Path, env: Mapping[str, str],
         source_date_epoch=source_date_epoch,
         wheelhouse_dir=wheelhouse.expanduser(),
         debian_mirror=values["debian_mirror"],
+        debian_security_mirror=security_mirror or DEFAULT_DEBIAN_SECURITY_MIRROR,
         create_model_package=bool(create_package),
         max_archive_bytes=max_bytes or 50 * 1024**3,
         max_archive_members=max_members or 100_000,

@@ -1,46 +1,52 @@
 """Base images: built locally from Debian's packages, or pulled when a variant names another.
 
 A name under ``sagepack/base`` is built here: ``debootstrap --variant=minbase`` of a Debian
-suite with Python 3 and CA certificates, package caches and documentation removed (copyright
-files kept), packed as a sorted tar with numeric owners and imported through the Docker SDK.
-Every base gets a dated alias (``sagepack/base:bookworm-python3.11-20261126``). Any other
-name (``python:3.11-slim-bookworm``, an ``nvidia/cuda`` runtime image) is pulled as usual.
+release with Python 3 and CA certificates, then the release's updates and security suites
+applied (:mod:`sagepack.images.debian`), package caches and documentation removed
+(:mod:`sagepack.images.rootfs`), packed as a sorted tar with numeric owners and imported
+through the Docker SDK. The exact package set is written inside the base
+(``/usr/share/sagepack/base-packages.txt``); its sha256, its size, the suites and how many
+packages they upgraded are labels. Every base gets a dated alias
+(``sagepack/base:bookworm-python3.11-20261126``). A local base older than
+``base_max_age_days`` is reported by :func:`stale_base_warning`; ``invoke base --refresh``
+builds it again from the day's packages. Any other name (``python:3.11-slim-bookworm``, an
+``nvidia/cuda`` runtime image) is pulled as usual.
 """
 
 from __future__ import annotations
 
-import os
+import datetime
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from sagepack import labels as keys
 from sagepack.config import Settings
+from sagepack.config.project import derive_security_mirror
 from sagepack.errors import ImageError
-from sagepack.images.environment import DEFAULT_MIRROR
+from sagepack.images.debian import (
+    PACKAGE_SET_PATH,
+    DebPackage,
+    Updates,
+    apply_updates,
+    changes,
+    package_set,
+    package_set_sha256,
+    parse_package_set,
+)
+from sagepack.images.environment import DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
 from sagepack.images.platform import DOCKER_PLATFORM
+from sagepack.images.rootfs import clean_rootfs, debootstrap, pack_rootfs
 
 LOCAL_BASE_REPOSITORY = "sagepack/base"
 PLATFORM = DOCKER_PLATFORM
-# Removed from the root file system after debootstrap (relative to the root).
-CLEAN_PATHS = (
-    "var/cache/apt/archives", "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",
-    "var/lib/apt/lists", "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old",
-    "var/cache/ldconfig/aux-cache", "usr/share/man", "usr/share/info", "usr/share/lintian",
-    "usr/share/locale", "usr/share/doc-base", "usr/share/common-licenses",
-    "var/log", "etc/hostname", "etc/resolv.conf",
-)
-# Kept empty: the engine mounts or fills them.
-EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp", "var/tmp", "var/log")
-
-
 @dataclass(frozen=True)
 class BaseRecipe:
     """How one local base image is made."""
@@ -60,12 +66,6 @@ RECIPES: dict[str, BaseRecipe] = {
         BaseRecipe("bookworm-python3.11", "bookworm",
                    ("python3", "python3-venv", "ca-certificates"),
                    "Debian bookworm minbase with Python 3.11 and CA certificates"),
-        # The naive recipe's base: `apt-get install python3-pip` without
-        # --no-install-recommends, i.e. with pip's Recommends (compilers, headers).
-        BaseRecipe("bookworm-python3.11-pip", "bookworm",
-                   ("python3", "python3-venv", "ca-certificates", "python3-pip",
-                    "build-essential", "python3-dev"),
-                   "Debian bookworm minbase with Python 3.11, pip and its recommends"),
     )
 }
 
@@ -93,11 +93,13 @@ def _image_id(client: docker.DockerClient, name: str) -> str | None:
 
 
 def ensure_base(client: docker.DockerClient, name: str, *, rebuild: bool = False,
-                mirror: str = DEFAULT_MIRROR, log: Log = _quiet) -> str:
+                mirror: str = DEFAULT_MIRROR, security_mirror: str | None = None,
+                source_date_epoch: int | None = None, log: Log = _quiet) -> str:
     """Make sure the base image ``name`` is present; return its image id.
 
     Present images are reused unless ``rebuild``. Names under ``sagepack/base`` are built
-    locally from Debian's packages; other names are pulled.
+    locally from Debian's packages (``mirror``, and ``security_mirror`` for the security
+    suite: by default derived from ``mirror``); other names are pulled.
     """
     present = _image_id(client, name)
     if present is not None and not rebuild:
@@ -108,8 +110,10 @@ def ensure_base(client: docker.DockerClient, name: str, *, rebuild: bool = False
     if recipe is None:
         known = ", ".join(sorted(RECIPES))
         raise ImageError(f"no recipe for base image {name} (sagepack builds: {known})")
-    log(f"building base image {name} from Debian {recipe.suite} packages")
-    return build_base(client, recipe, mirror=mirror, log=log)
+    log(f"building base image {name} from Debian {recipe.suite} packages, with "
+        f"{recipe.suite}-updates and {recipe.suite}-security")
+    return build_base(client, recipe, mirror=mirror, security_mirror=security_mirror, log=log,
+                      source_date_epoch=source_date_epoch)
 
 
 def _pull(client: docker.DockerClient, name: str, log: Log) -> str:
@@ -126,95 +130,78 @@ def _pull(client: docker.DockerClient, name: str, log: Log) -> str:
 # --- building a local base -------------------------------------------------------------
 
 
-def debootstrap(recipe: BaseRecipe, rootfs: Path, mirror: str) -> None:
-    """Run debootstrap (needs root) into ``rootfs``."""
-    exe = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-    if not Path(exe).exists():
-        raise ImageError("debootstrap is not installed (apt-get install debootstrap); "
-                         f"it builds {recipe.name}")
-    argv = [exe, "--variant=minbase", f"--include={','.join(recipe.packages)}",
-            recipe.suite, str(rootfs), mirror]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise ImageError(f"debootstrap of {recipe.name} failed (exit {proc.returncode}):\n{tail}")
+def _names(changed: tuple[Any, ...], limit: int = 8) -> str:
+    shown = ", ".join(c.describe() for c in changed[:limit])
+    return shown + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
 
 
-def clean_rootfs(rootfs: Path) -> None:
-    """Remove package caches, lists, docs (keeping copyright files), locales and logs."""
-    for rel in CLEAN_PATHS:
-        path = rootfs / rel
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-    doc = rootfs / "usr/share/doc"
-    if doc.is_dir():
-        for entry in doc.rglob("*"):
-            if entry.is_file() and entry.name != "copyright":
-                entry.unlink()
-    for rel in EMPTY_DIRS:
-        path = rootfs / rel
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        path.mkdir(mode=0o1777 if rel in ("tmp", "var/tmp") else 0o755, exist_ok=True)
-    for rel in ("tmp", "var/tmp"):
-        (rootfs / rel).chmod(0o1777)
-    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
-    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-    machine_id = rootfs / "etc/machine-id"
-    if machine_id.exists():
-        machine_id.write_text("")
+def describe_updates(updates: Updates) -> list[str]:
+    """What applying the suites did, as the lines ``invoke base`` prints."""
+    applied = " and ".join(updates.suites[1:])
+    upgraded = updates.upgraded
+    lines = [f"{applied} upgraded {len(upgraded)} packages"
+             + (f": {_names(upgraded)}" if upgraded else "")]
+    added = tuple(c for c in updates.changes if not c.old)
+    if added:
+        lines.append(f"newly installed with them: {_names(added)}")
+    if updates.kept_back:
+        lines.append(f"warning: kept back (not upgraded): {' '.join(updates.kept_back)}")
+    return lines
 
 
-def _walk_sorted(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted([*dirnames, *filenames]):
-            yield base / name
-
-
-def pack_rootfs(rootfs: Path, dest: Path, mtime: int | None = None) -> None:
-    """Tar ``rootfs`` sorted, with numeric owners (and mtimes clamped to ``mtime``)."""
-
-    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uname = ""
-        info.gname = ""
-        if mtime is not None and info.mtime > mtime:
-            info.mtime = mtime
-        return info
-
-    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in _walk_sorted(rootfs):
-            tar.add(path, arcname=str(path.relative_to(rootfs)), recursive=False,
-                    filter=normalise)
+def base_labels(recipe: BaseRecipe, alias: str, updates: Updates, listing: str,
+                when: float) -> dict[str, str]:
+    """The labels a local base is imported with (keys: :mod:`sagepack.labels`)."""
+    return {
+        keys.OCI_DESCRIPTION: recipe.description,
+        keys.OCI_CREATED: _rfc3339(when),
+        keys.BASE_SUITE: recipe.suite,
+        keys.BASE_PACKAGES: " ".join(recipe.packages),
+        keys.BASE_NAME: alias,
+        keys.BASE_SUITES: " ".join(updates.suites),
+        keys.BASE_UPDATED: _rfc3339(when),
+        keys.BASE_UPGRADED: str(len(updates.upgraded)),
+        keys.BASE_PACKAGE_SET_SHA256: package_set_sha256(listing),
+        keys.BASE_PACKAGE_COUNT: str(len(updates.packages)),
+    }
 
 
 def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
-               mirror: str = DEFAULT_MIRROR, log: Log = _quiet,
-               source_date_epoch: int | None = None) -> str:
-    """debootstrap, clean, pack and import ``recipe``; tag it and its dated alias."""
+               mirror: str = DEFAULT_MIRROR, security_mirror: str | None = None,
+               log: Log = _quiet, source_date_epoch: int | None = None) -> str:
+    """debootstrap ``recipe``, apply its updates and security suites, record its package
+    set, clean, pack and import it; tag it and its dated alias."""
+    security = security_mirror or derive_security_mirror(mirror) or DEFAULT_SECURITY_MIRROR
     started = time.monotonic()
+    when = time.time()
     with tempfile.TemporaryDirectory(prefix="sagepack-base-", dir="/var/tmp") as work:
         rootfs = Path(work) / "rootfs"
         log(f"debootstrap {recipe.suite} ({', '.join(recipe.packages)}) from {mirror}")
-        debootstrap(recipe, rootfs, mirror)
+        debootstrap(recipe.name, recipe.suite, recipe.packages, rootfs, mirror,
+                    source_date_epoch)
+        updates = apply_updates(rootfs, recipe.suite, mirror, security,
+                                source_date_epoch=source_date_epoch, log=log)
+        for line in describe_updates(updates):
+            log(line)
         clean_rootfs(rootfs)
+        listing = package_set(updates.packages)
+        recorded = rootfs / PACKAGE_SET_PATH
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(listing, encoding="utf-8")
+        recorded.chmod(0o644)
+        log(f"package set: {len(updates.packages)} packages, sha256 "
+            f"{package_set_sha256(listing)[:12]} (/{PACKAGE_SET_PATH})")
         tar_path = Path(work) / "rootfs.tar"
         pack_rootfs(rootfs, tar_path, source_date_epoch)
         shutil.rmtree(rootfs)
         log(f"importing {tar_path.stat().st_size / 1e6:.0f} MB root file system")
-        alias = dated_alias(recipe)
+        alias = dated_alias(recipe, when)
         changes = [
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "ENV LANG=C.UTF-8",
             'CMD ["python3"]',
-            f'LABEL org.opencontainers.image.description="{recipe.description}"',
-            f'LABEL org.opencontainers.image.created="{_rfc3339(time.time())}"',
-            f'LABEL sagepack.base.suite="{recipe.suite}"',
-            f'LABEL sagepack.base.packages="{" ".join(recipe.packages)}"',
-            f'LABEL sagepack.base.name="{alias}"',
+            *(f'LABEL {key}="{value}"' for key, value in
+              base_labels(recipe, alias, updates, listing, when).items()),
         ]
         repository, tag = recipe.name.split(":", 1)
         try:
@@ -234,25 +221,123 @@ def _rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def ensure_bases(settings: Settings, *, name: str | None = None, rebuild: bool = False,
+# --- a base's age, and refreshing it ------------------------------------------------------
+
+
+def _parse_time(text: str) -> float | None:
+    try:
+        stamp = datetime.datetime.fromisoformat(text[:19])
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=datetime.UTC).timestamp()
+
+
+def base_updated(attrs: Mapping[str, Any]) -> float | None:
+    """When a base's packages were last updated: its ``sagepack.base.updated`` label, else
+    the image's creation time (``attrs``: ``inspect_image``)."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return _parse_time(str(labels.get(keys.BASE_UPDATED) or attrs.get("Created") or ""))
+
+
+def stale_base_warning(name: str, attrs: Mapping[str, Any], max_age_days: int,
+                       now: float | None = None) -> str | None:
+    """A warning when the local base ``name`` is older than ``max_age_days`` or was built
+    without the updates and security suites; ``None`` otherwise and for pulled bases."""
+    if not is_local_base(name):
+        return None
+    refresh = f"refresh it with: invoke base --refresh --name {name}"
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if keys.BASE_PACKAGE_SET_SHA256 not in labels:
+        return (f"warning: base image {name} was built without Debian's updates and security "
+                f"suites (it has no {keys.BASE_PACKAGE_SET_SHA256} label); {refresh}")
+    updated = base_updated(attrs)
+    if updated is None:
+        return None
+    days = ((time.time() if now is None else now) - updated) / 86400
+    if days <= max_age_days:
+        return None
+    return (f"warning: base image {name} is {days:.0f} days old (packages updated "
+            f"{_rfc3339(updated)[:10]}; base_max_age_days = {max_age_days}); {refresh}")
+
+
+def check_base_age(client: docker.DockerClient, name: str, max_age_days: int,
+                   log: Log) -> str | None:
+    """Log (and return) :func:`stale_base_warning` for the present image ``name``."""
+    try:
+        attrs = client.api.inspect_image(name)
+    except (APIError, ImageNotFound):
+        return None
+    warning = stale_base_warning(name, attrs, max_age_days)
+    if warning:
+        log(warning)
+    return warning
+
+
+def recorded_package_set(client: docker.DockerClient, image: str) -> list[DebPackage] | None:
+    """The package set a local base records inside itself (``None``: it records none)."""
+    from sagepack.images.sbom import read_file
+
+    labels = keys.read_labels(client, image)
+    if keys.BASE_PACKAGE_SET_SHA256 not in labels:
+        return None
+    text = read_file(client, image, "/" + PACKAGE_SET_PATH).decode("utf-8")
+    if package_set_sha256(text) != labels[keys.BASE_PACKAGE_SET_SHA256]:
+        raise ImageError(f"{image}: /{PACKAGE_SET_PATH} does not match its "
+                         f"{keys.BASE_PACKAGE_SET_SHA256} label")
+    return parse_package_set(text, f"{image}:/{PACKAGE_SET_PATH}")
+
+
+def _refresh(client: docker.DockerClient, name: str, log: Log, **build: Any) -> str:
+    """Build or pull ``name`` again; say what changed and remove the superseded image when
+    nothing tags or uses it any more."""
+    old = _image_id(client, name)
+    before = recorded_package_set(client, old) if old and is_local_base(name) else None
+    new = ensure_base(client, name, rebuild=True, log=log, **build)
+    if before is not None and old != new:
+        after = recorded_package_set(client, new) or []
+        changed = changes(before, after)
+        log(f"{name}: {len(changed)} packages changed since the previous base"
+            + (f": {_names(tuple(changed))}" if changed else ""))
+    if old is not None and old != new:
+        try:
+            if not client.images.get(old).tags:
+                client.images.remove(old)
+                log(f"removed the superseded base {old[:19]}")
+        except ImageNotFound:
+            pass
+        except APIError as exc:  # images built on it, or a container, still use it
+            why = ("images built on it still use it; it goes with them"
+                   if exc.status_code == 409 else str(exc.explanation or exc))
+            log(f"kept the superseded base {old[:19]} (untagged): {why}")
+    return new
+
+
+def ensure_bases(settings: Settings, *, name: str | None = None, refresh: bool = False,
                  client: docker.DockerClient | None = None,
                  log: Log | None = None) -> dict[str, str]:
-    """``invoke base``: every base image a variant names (or just ``name``) -> image id."""
+    """``invoke base``: every base image a variant names (or just ``name``) -> image id.
+
+    ``refresh``: build (or pull) each again, with the day's updates and security packages.
+    """
     from sagepack.images.docker_client import docker_client
     from sagepack.images.environment import BuildEnvironment
     from sagepack.progress import say
 
     show = log or say
     engine = client or docker_client()
-    mirror = BuildEnvironment.from_project(settings.project).debian_mirror
+    env = BuildEnvironment.from_project(settings.project)
+    build: dict[str, Any] = {"mirror": env.debian_mirror, "security_mirror": env.debian_security_mirror,
+                             "source_date_epoch": env.source_date_epoch}
     names = [name] if name else sorted({v.base_image for m in settings.models.values()
                                         for v in m.variants.values()})
     ids: dict[str, str] = {}
     for base in names:
         present = _image_id(engine, base)
-        if present is not None and not rebuild:
+        if present is not None and not refresh:
             show(f"{base}: present ({present[:19]})")
+            check_base_age(engine, base, env.base_max_age_days, show)
             ids[base] = present
             continue
-        ids[base] = ensure_base(engine, base, rebuild=rebuild, mirror=mirror, log=show)
+        ids[base] = _refresh(engine, base, show, **build) if present is not None else \
+            ensure_base(engine, base, log=show, **build)
     return ids

@@ -3,7 +3,9 @@
 For one variant: make sure the base image exists (building a local base first), check the
 lock, fill the wheelhouse on the host, assemble the build context (in baked mode, with the
 model's packed archive split into code and weights), build with the network disabled,
-tag, check the image, and write the report. A failed check untags the image and raises.
+write the image's SBOM, add its sha256 as a label in a label-only step on top (the SBOM is
+read from the image, so it cannot be among the image's own build labels), tag, check the
+image, and write the report. A failed check untags the image and raises.
 The builder stage is kept under a name as the next build's cache, and what the build
 superseded is removed (:mod:`sagepack.images.stages`): a build leaves no ``<none>`` image.
 """
@@ -28,7 +30,7 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.files import write_json
 from sagepack.images import checks as image_checks
-from sagepack.images.base import ensure_base
+from sagepack.images.base import check_base_age, ensure_base
 from sagepack.images.build_stream import Display, run_build
 from sagepack.images.context import (
     BuildContext,
@@ -46,7 +48,7 @@ from sagepack.images.environment import BuildEnvironment
 from sagepack.images.load_check import check_model_load
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report
-from sagepack.images.sbom import sbom_name, write_sbom
+from sagepack.images.sbom import make_sbom, sbom_name
 from sagepack.images.secrets import check_secret_files
 from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
@@ -107,6 +109,24 @@ def build_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
     return labels
 
 
+def sbom_labels(sbom_sha256: str) -> dict[str, str]:
+    """The labels of the label-only step after the SBOM is written: the SBOM's sha256."""
+    return {keys.SBOM_SHA256: sbom_sha256}
+
+
+def add_labels(client: docker.DockerClient, image_id: str, labels: dict[str, str], *,
+               tag: str) -> str:
+    """A label-only build on top of ``image_id`` (``FROM`` it, ``labels``, no network, no
+    new layer), tagged ``tag``; return the new image's id. ``image_id`` stays as its
+    parent, untagged, so no dangling image is left."""
+    ctx = BuildContext()
+    ctx.add_bytes("Dockerfile", f"FROM {image_id}\n".encode())
+    with tempfile.TemporaryDirectory(prefix="sagepack-label-") as work:
+        context_tar = Path(work) / "context.tar"
+        ctx.write(context_tar)
+        return run_build(client, context_tar, tag=tag, labels=labels).image_id
+
+
 def check_lock_covers(variant: Variant, serving_in: Path) -> None:
     """Every project named in the ``.in`` files is in the lock, or the lock is stale."""
     locked = {r.key for r in read_lock(variant.requirements)}
@@ -142,7 +162,10 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         engine_client.images.get(var.base_image)
     except ImageNotFound:
         log(f"base image {var.base_image} is missing: building it first")
-    ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror, log=log)
+    ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror,
+                security_mirror=environment.debian_security_mirror,
+                source_date_epoch=environment.source_date_epoch, log=log)
+    check_base_age(engine_client, var.base_image, environment.base_max_age_days, log)
 
     check_lock_covers(var, root / SERVING_IN)
     # A GPU variant's lock must ship a CUDA runtime its target hosts' drivers run: refused
@@ -184,21 +207,27 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                            buildargs={"BASE_IMAGE": var.base_image}, labels=labels,
                            no_cache=no_cache,
                            display=display or BuildDisplay(verbose=verbose))
-    image = engine_client.images.get(engine.image_id)
+    # The SBOM describes the image just built; the image then carries the SBOM's sha256.
+    sbom = make_sbom(engine_client, engine.image_id, var.requirements,
+                     settings.project.dist_for(model.name) / sbom_name(var.name))
+    labels.update(sbom_labels(sbom.sha256))
+    image_id = add_labels(engine_client, engine.image_id, sbom_labels(sbom.sha256),
+                          tag=tags[0])
+    image = engine_client.images.get(image_id)
     for tag in tags[1:]:
         repository, _, name = tag.rpartition(":")
         image.tag(repository, name)
 
     leftovers = tuple(tidy(engine_client, model=model.name, variant=var.name,
-                           image_id=engine.image_id, stage_images=engine.stage_images,
+                           image_id=image_id, stage_images=engine.stage_images,
                            before=before, keep_cache=keep_cache))
-    results = image_checks.run_checks(engine_client, engine.image_id, gpu=var.gpu)
+    results = image_checks.run_checks(engine_client, image_id, gpu=var.gpu)
     if var.cuda is not None:
-        results.append(check_cuda_runtime(engine_client, engine.image_id, var.cuda))
-    results.append(check_secret_files(engine_client, engine.image_id, var.base_image,
+        results.append(check_cuda_runtime(engine_client, image_id, var.cuda))
+    results.append(check_secret_files(engine_client, image_id, var.base_image,
                                       settings.project.supply))
     results.append(check_model_load(
-        engine_client, engine.image_id, baked=mode == "baked" or model.multi_model,
+        engine_client, image_id, baked=mode == "baked" or model.multi_model,
         archive=settings.project.dist_for(model.name) / ARCHIVE_NAME))
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
@@ -209,7 +238,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
             "max_image_size_mb)"))
     seconds = time.monotonic() - started
     report = make_report(engine_client, model=model.name, variant=var.name,
-                         image_id=engine.image_id, tags=tags, engine=engine, seconds=seconds,
+                         image_id=image_id, tags=tags, engine=engine, seconds=seconds,
                          checks=results, labels=labels,
                          extra={"artifact_mode": mode, "base_image": var.base_image,
                                 "lock": str(var.requirements.relative_to(root))
@@ -219,12 +248,10 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "wheelhouse_size": wheelhouse.size,
                                 "environment": env_vars,
                                 "stage_images": list(engine.stage_images),
+                                "sbom": {**sbom.as_report(), "image_id": engine.image_id},
                                 "left_behind": [item.as_dict() for item in leftovers]})
     report_path = settings.project.dist_for(model.name) / f"build-{var.name}.json"
     write_json(report_path, report)
-    write_sbom(engine_client, engine.image_id, var.requirements,
-               settings.project.dist_for(model.name) / sbom_name(var.name),
-               report_path=report_path)
     print_report(report)
     for item in leftovers:
         log(item.describe())
@@ -234,7 +261,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         _untag(engine_client, tags)
         raise
     return BuildResult(model=model.name, variant=var.name, tags=tags,
-                       image_id=engine.image_id, size=size, report_path=report_path,
+                       image_id=image_id, size=size, report_path=report_path,
                        seconds=seconds, cache_hits=engine.cache_hits,
                        steps=len(engine.steps), cacheable_steps=engine.cacheable_steps,
                        report=report, stage_images=engine.stage_images,

@@ -23,7 +23,7 @@ import json
 import tarfile
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,11 @@ from packaging.utils import canonicalize_name
 from sagepack.errors import ImageError
 from sagepack.files import atomic_write, write_json
 from sagepack.images.checks import run_in_image
+from sagepack.images.debian import DPKG_STATUS as STATUS_PATH
+from sagepack.images.debian import DebPackage, parse_dpkg_status
 from sagepack.images.lock import read_lock
 
-DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_STATUS = "/" + STATUS_PATH
 VENV_PYTHON = "/opt/venv/bin/python"
 DEBIAN_DISTRO = "debian-12"
 _LIST_SCRIPT = r"""
@@ -44,33 +46,6 @@ import importlib.metadata as m, json, sysconfig
 site = sysconfig.get_paths()["purelib"]
 print(json.dumps(sorted({(d.metadata["Name"], d.version) for d in m.distributions(path=[site])})))
 """
-
-
-@dataclass(frozen=True)
-class DebPackage:
-    name: str
-    version: str
-    architecture: str
-    source: str = ""
-
-
-def parse_dpkg_status(text: str) -> list[DebPackage]:
-    """The installed packages of a dpkg status file (``install ok installed`` only)."""
-    packages = []
-    for paragraph in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        key = ""
-        for line in paragraph.splitlines():
-            if line[:1] in (" ", "\t"):
-                continue  # continuation of a multi-line field
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key] = value.strip()
-        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
-            packages.append(DebPackage(fields["Package"], fields.get("Version", ""),
-                                       fields.get("Architecture", ""),
-                                       fields.get("Source", "").split(" ")[0]))
-    return sorted(packages, key=lambda p: (p.name, p.architecture))
 
 
 def read_file(client: docker.DockerClient, image: str, path: str) -> bytes:
@@ -142,12 +117,36 @@ def sbom_name(variant: str) -> str:
     return f"sbom-{variant}.cdx.json"
 
 
+@dataclass(frozen=True)
+class Sbom:
+    """An SBOM written to ``path``: its sha256 and what it counts."""
+
+    path: Path
+    sha256: str
+    debian_packages: int
+    python_distributions: int
+
+    def as_report(self) -> dict[str, Any]:
+        """The build report's ``sbom`` entry."""
+        return {**asdict(self), "path": self.path.name}
+
+
 def write_sbom(client: docker.DockerClient, image: str, lock: Path, out_path: Path, *,
                report_path: Path | None = None) -> str:
     """Write the SBOM of ``image`` (its lock ``lock``) to ``out_path``; return its sha256.
 
     With ``report_path`` (the build report), the SBOM's path and sha256 are added to it.
     """
+    sbom = make_sbom(client, image, lock, out_path)
+    if report_path is not None:
+        report = json.loads(report_path.read_text())
+        report["sbom"] = sbom.as_report()
+        write_json(report_path, report)
+    return sbom.sha256
+
+
+def make_sbom(client: docker.DockerClient, image: str, lock: Path, out_path: Path) -> Sbom:
+    """Write the SBOM of ``image`` (its lock ``lock``) and its ``.sha256`` beside it."""
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
@@ -185,9 +184,5 @@ def write_sbom(client: docker.DockerClient, image: str, lock: Path, out_path: Pa
     sha256 = hashlib.sha256(document.encode()).hexdigest()
     atomic_write(out_path, document)
     atomic_write(out_path.with_name(out_path.name + ".sha256"), f"{sha256}  {out_path.name}\n")
-    if report_path is not None:
-        report = json.loads(report_path.read_text())
-        report["sbom"] = {"path": out_path.name, "sha256": sha256, "debian_packages": len(debs),
-                          "python_distributions": len(dists)}
-        write_json(report_path, report)
-    return sha256
+    return Sbom(path=out_path, sha256=sha256, debian_packages=len(debs),
+                python_distributions=len(dists))

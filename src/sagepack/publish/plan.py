@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sagepack import labels as keys
 from sagepack.archive import ARCHIVE_NAME
 from sagepack.config import ModelConfig, ProjectConfig, Settings
 from sagepack.errors import PublishError
@@ -172,14 +173,29 @@ def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, vari
 
 
 def _sbom_target(model: ModelConfig, variant: str, dist: Path, key: str, bucket: str,
-                 image_id: str, upload: UploadSettings, problems: list[str],
-                 notes: list[str]) -> ArchiveTarget | None:
-    """The variant's SBOM, when the build wrote one for this very image."""
+                 image: tuple[str, dict[str, str]], upload: UploadSettings,
+                 problems: list[str], notes: list[str]) -> ArchiveTarget | None:
+    """The variant's SBOM, when the build wrote it for this very image (``image``: its id
+    and labels): the image's ``sagepack.sbom.sha256`` label names the SBOM's sha256 (an
+    image built before that label: the SBOM names the image's id)."""
+    image_id, labels = image
     path = dist / sbom_name(variant)
+    rebuild = f"re-run: invoke build --model {model.name} --variant {variant}"
     if not path.is_file():
         notes.append(f"{path}: no SBOM (run: invoke build --model {model.name} "
                      f"--variant {variant}); published without one")
         return None
+    labelled = labels.get(keys.SBOM_SHA256)
+    if labelled is not None:
+        digest = digest_file(path, upload)
+        if digest.sha256 != labelled:
+            problems.append(f"{path} has sha256 {digest.sha256}, but the local image "
+                            f"{image_id} records its SBOM as {labelled} "
+                            f"({keys.SBOM_SHA256}); {rebuild}")
+            return None
+        return ArchiveTarget(model=model.name, version=model.version, path=path,
+                             digest=digest, bucket=bucket,
+                             key=f"{key.rpartition('/')[0]}/{path.name}")
     try:
         document = json.loads(path.read_text())
         props = document["metadata"]["component"].get("properties", [])
@@ -190,7 +206,7 @@ def _sbom_target(model: ModelConfig, variant: str, dist: Path, key: str, bucket:
         return None
     if recorded != image_id:
         problems.append(f"{path} describes image {recorded}, not the local {image_id}; "
-                        f"re-run: invoke build --model {model.name} --variant {variant}")
+                        f"{rebuild}")
         return None
     return ArchiveTarget(model=model.name, version=model.version, path=path,
                          digest=digest_file(path, upload), bucket=bucket,
@@ -228,8 +244,9 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
             targets = _image_targets(docker, project, model, v, problems)
             images.extend(targets)
             sbom = _sbom_target(model, v, dist[model.name], key, project.s3_bucket,
-                                targets[0].image_id, upload, problems, notes) \
-                if targets else None
+                                (targets[0].image_id,
+                                 keys.read_labels(docker, targets[0].image_id)),
+                                upload, problems, notes) if targets else None
             if sbom is not None:
                 sboms.append(sbom)
         found = _archive_digest(model, dist[model.name], upload, problems)

@@ -1,0 +1,101 @@
+"""A local base's root file system: debootstrapped, cleaned and packed reproducibly.
+
+``debootstrap --variant=minbase`` on the host (needs root), then package caches, apt lists,
+documentation (copyright files kept), locales, logs and host files removed, then a tar
+sorted depth-first with numeric owners and mtimes clamped to ``SOURCE_DATE_EPOCH``: the
+same root file system gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sagepack.errors import ImageError
+from sagepack.images.debian import tool_env
+
+# Removed from the root file system after debootstrap (relative to the root).
+CLEAN_PATHS = (
+    "var/cache/apt/archives", "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",
+    "var/lib/apt/lists", "var/cache/debconf/templates.dat-old",
+    "var/cache/debconf/config.dat-old", "var/lib/dpkg/status-old", "var/lib/dpkg/available-old",
+    "var/lib/dpkg/diversions-old", "var/lib/dpkg/statoverride-old",
+    "var/cache/ldconfig/aux-cache", "usr/share/man", "usr/share/info", "usr/share/lintian",
+    "usr/share/locale", "usr/share/doc-base", "usr/share/common-licenses",
+    "var/log", "etc/hostname", "etc/resolv.conf",
+)
+# Kept empty: the engine mounts or fills them.
+EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp", "var/tmp", "var/log")
+
+
+def debootstrap(name: str, suite: str, packages: Sequence[str], rootfs: Path,
+                mirror: str, source_date_epoch: int | None = None) -> None:
+    """Run debootstrap (needs root) of ``suite`` with ``packages`` into ``rootfs``
+    (``name``: the base it builds, for messages); ``source_date_epoch`` is passed on to
+    the maintainer scripts that honour it."""
+    exe = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+    if not Path(exe).exists():
+        raise ImageError("debootstrap is not installed (apt-get install debootstrap); "
+                         f"it builds {name}")
+    argv = [exe, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs),
+            mirror]
+    proc = subprocess.run(argv, capture_output=True, text=True,
+                          env=tool_env(source_date_epoch), check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise ImageError(f"debootstrap of {name} failed (exit {proc.returncode}):\n{tail}")
+
+
+def clean_rootfs(rootfs: Path) -> None:
+    """Remove package caches, lists, docs (keeping copyright files), locales and logs."""
+    for rel in CLEAN_PATHS:
+        path = rootfs / rel
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    doc = rootfs / "usr/share/doc"
+    if doc.is_dir():
+        for entry in doc.rglob("*"):
+            if entry.is_file() and entry.name != "copyright":
+                entry.unlink()
+    for rel in EMPTY_DIRS:
+        path = rootfs / rel
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        path.mkdir(mode=0o1777 if rel in ("tmp", "var/tmp") else 0o755, exist_ok=True)
+    for rel in ("tmp", "var/tmp"):
+        (rootfs / rel).chmod(0o1777)
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+    machine_id = rootfs / "etc/machine-id"
+    if machine_id.exists():
+        machine_id.write_text("")
+
+
+def _walk_sorted(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted([*dirnames, *filenames]):
+            yield base / name
+
+
+def pack_rootfs(rootfs: Path, dest: Path, mtime: int | None = None) -> None:
+    """Tar ``rootfs`` sorted, with numeric owners (and mtimes clamped to ``mtime``)."""
+
+    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uname = ""
+        info.gname = ""
+        if mtime is not None and info.mtime > mtime:
+            info.mtime = mtime
+        return info
+
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in _walk_sorted(rootfs):
+            tar.add(path, arcname=str(path.relative_to(rootfs)), recursive=False,
+                    filter=normalise)
