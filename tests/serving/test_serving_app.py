@@ -380,6 +380,19 @@ def test_input_fn_that_cannot_parse_the_body_is_a_400(make_app: App) -> None:
     assert invoke(app, b"[1]").json() == [1]
 
 
+def test_input_fn_whose_csv_reader_refuses_the_body_is_a_400(make_app: App) -> None:
+    app = make_app("""
+        import csv, io
+        def model_fn(model_dir):
+            return lambda data: data
+        def input_fn(body, content_type):
+            return list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    """)
+    response = invoke(app, b"\r\x00", "text/csv")
+    assert response.status_code == 400
+    assert "malformed request body: input_fn raised Error" in response.json()["message"]
+
+
 BODY_KINDS = """
     from io import StringIO
 

@@ -27,6 +27,7 @@ Every problem with the module (it does not exist, does not import, lacks ``model
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import inspect
 import json
@@ -44,7 +45,7 @@ from sagepack.serving.context import Context
 # Bodies handed to input_fn/transform_fn as text, as AWS's scikit-learn container does.
 _TEXT_TYPES = frozenset({"application/json", "text/csv"})
 # Exceptions that, raised by input_fn, mean the body does not parse.
-_MALFORMED = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
+_MALFORMED = (UnicodeDecodeError, json.JSONDecodeError, csv.Error, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def handler_failure(stage: str, exc: BaseException) -> InferenceError:
 
     An exception carrying an integer ``status_code`` from 400 to 599 (as AWS's toolkit
     errors do) keeps it. A body that ``input_fn`` could not decode (UnicodeDecodeError,
-    json.JSONDecodeError, or nesting too deep to parse) is the client's fault: 400. Any
+    json.JSONDecodeError, csv.Error, or nesting too deep to parse) is the client's fault: 400. Any
     other exception is a 500 naming the function and the exception.
     """
     status = getattr(exc, "status_code", None)
