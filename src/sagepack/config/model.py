@@ -43,15 +43,19 @@ class Variant:
 
 @dataclass(frozen=True)
 class Sample:
-    """A request body with its content type, Accept and expected response."""
+    """A request body with its content type, Accept and, once known, expected response."""
 
     name: str
     body: Path
     content_type: str
     accept: str
-    expected: Path
+    expected: Path | None = None
+    """The answer to compare with; None: the sample must only answer 2xx (``invoke test
+    --record`` writes the answer it gets as the expected one)."""
     stream: bool = False
     """The response is streamed (chunked): ``invoke test`` checks it comes in chunks."""
+    index: int = 0
+    """Its place among the ``[[samples]]`` of ``sagepack.toml`` (``samples[index]``)."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,13 @@ def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
     body = t.path("body", model_root)
     content_type = t.get("content_type", str, None, required=True)
     accept = t.get("accept", str, None, required=True)
-    expected = t.path("expected", model_root)
+    expected = t.path("expected", model_root, required=False)
     stream = t.get("stream", bool, False)
     t.finish()
-    if body is None or expected is None or content_type is None or accept is None:
+    if body is None or content_type is None or accept is None:
         return None
     return Sample(name=name or f"sample{index}", body=body, content_type=content_type,
-                  accept=accept, expected=expected, stream=bool(stream))
+                  accept=accept, expected=expected, stream=bool(stream), index=index)
 
 
 def _bounded(t: Reader, name: str, bounds: tuple[int, int]) -> int | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sagepack.compare import response_diffs
+from sagepack.compare import expected_diffs
 from sagepack.config import ModelConfig, Sample, load
 from sagepack.smoke.chunks import post_streamed
 from sagepack.smoke.plugin import Record, Services, skip_check
@@ -59,6 +59,6 @@ def test_stream(services: Services, stream_sample: Sample | None, record_propert
     assert len(response.chunks) > 1, (
         f"{sample.name}: the stream came in {len(response.chunks)} chunk; a streamed answer "
         "comes in more than one")
-    diffs = response_diffs(response.body, sample.expected.read_bytes(), sample.accept)
+    diffs = expected_diffs(response.body, sample.expected, sample.accept)
     assert not diffs, (f"{sample.name} (joined chunks) differs from {sample.expected}:\n  "
                        + "\n  ".join(diffs))
