@@ -48,6 +48,20 @@ def example(c: Context, model: str = "iris") -> None:
             print(path.relative_to(ROOT))
 
 
+@task(help={"name": "the new model's name (its folder under artifacts/)",
+            "from": "the trained model: a folder, a model.tar.gz or one model file",
+            "force": "replace artifacts/NAME/ when it exists"})
+def new(c: Context, name: str, from_: str, force: bool = False) -> None:
+    """Make artifacts/NAME/ from a trained model: its files, a handler, requirements, a sample."""
+    from sagepack.config import load_project_only
+    from sagepack.scaffold import new_model
+
+    with _user_errors():
+        made = new_model(load_project_only(ROOT), name, Path(from_), force=force)
+    for line in made.lines():
+        print(line)
+
+
 @task(help={"model": "pack only this model (default: every model under artifacts/)",
             "source-date-epoch": "timestamp for every member (default: $SOURCE_DATE_EPOCH or 0)"})
 def package(c: Context, model: str | None = None,

@@ -113,7 +113,8 @@ class ModelConfig:
                                              f"no such variant (configured: {known})")]) from None
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+"""What a model (and its folder) may be called: ECR-safe."""
 
 
 def _load_variant(name: str, t: Reader, model_root: Path,
@@ -178,7 +179,7 @@ def _load_multi_model(t: Reader, mode: str) -> tuple[bool, tuple[str, ...]]:
         t.problem("test_models", "only a multi-model image (multi_model = true) has test "
                                  "models")
     for other in tests:
-        if not _NAME.match(other):
+        if not MODEL_NAME.match(other):
             t.problem("test_models", f"expected model names, got {other!r}")
     return multi, tests
 
@@ -214,7 +215,7 @@ def load_model(model_root: Path, project: ProjectConfig,
     before = len(problems)
     t = Reader(data, file, "", problems)
     name = t.get("name", str, None, required=True)
-    if name is not None and not _NAME.match(name):
+    if name is not None and not MODEL_NAME.match(name):
         t.problem("name", "expected lower-case letters, digits, '.', '_' or '-' "
                           f"(an ECR-safe name), got {name!r}")
     version = t.get("version", str, None, required=True)
