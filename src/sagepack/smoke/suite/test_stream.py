@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from sagepack.compare import expected_diffs
-from sagepack.config import ModelConfig, Sample, load
+from sagepack.config import ModelConfig, Sample
 from sagepack.smoke.chunks import post_streamed
-from sagepack.smoke.plugin import Record, Services, skip_check
+from sagepack.smoke.plugin import Record, Services, model_under_test, skip_check
 from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
 
 
@@ -18,7 +18,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stream_sample" not in metafunc.fixturenames:
         return
     spec = RunSpec.read(Path(str(metafunc.config.getoption("--sagepack-run"))))
-    model = load(spec.root).models[spec.model]
+    model = model_under_test(spec)
     streamed = [s for s in model.samples if s.stream]
     if streamed:
         metafunc.parametrize("stream_sample", streamed, ids=[s.name for s in streamed])
