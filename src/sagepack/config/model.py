@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sagepack.config.deploy import DeploySettings, load_deploy
+from sagepack.config.indexes import IndexSet, load_indexes, merge
 from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
 from sagepack.cuda import TARGET_KEYS, CudaTarget, parse_target
 from sagepack.errors import ConfigError, ConfigProblem
@@ -39,6 +40,8 @@ class Variant:
     max_image_size_mb: int | None = None
     cuda: CudaTarget | None = None
     """What a GPU variant's CUDA libraries target (None on CPU variants)."""
+    indexes: IndexSet = field(default_factory=IndexSet)
+    """The package indexes its lock and wheelhouse use: its own, then the project's."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     env = t.string_map("env")
     max_size = t.get("max_image_size_mb", int, None)
     target = parse_target(t.data, gpu=bool(gpu))
+    own_indexes = load_indexes(t, project.credentials)
     t.seen.update(TARGET_KEYS)
     if isinstance(target, list):
         for problem in target:
@@ -138,7 +142,8 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     return Variant(name=name, requirements_in=req_in, requirements=req,
                    base_image=base or default_base, gpu=bool(gpu), env=env,
                    max_image_size_mb=max_size,
-                   cuda=target if isinstance(target, CudaTarget) else None)
+                   cuda=target if isinstance(target, CudaTarget) else None,
+                   indexes=merge(own_indexes, project.indexes))
 
 
 def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
