@@ -177,6 +177,8 @@ def test_pytorch_files_get_the_loader_their_kind_needs(
     assert loads_with in handler and 'system_properties.get("gpu_id")' in handler
     ast.parse(handler)
     assert "torch" in (model.root / "requirements/cpu.in").read_text()
+    [index] = model.variant("cpu").indexes.indexes  # PyTorch's CPU wheels, not PyPI's CUDA ones
+    assert (index.name, index.url) == ("pytorch-cpu", "https://download.pytorch.org/whl/cpu/")
 
 
 def test_an_unknown_file_gets_a_template_that_says_what_to_fill_in(
@@ -225,3 +227,17 @@ def test_bad_names_and_sources_are_refused_and_leave_nothing(
     with pytest.raises(ScaffoldError, match=r"already holds a sagepack\.toml"):
         new_model(project, "copy", iris)
     assert not project.artifacts_dir.exists() or list(project.artifacts_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_new_folder_locks_with_the_pickles_scikit_learn(
+        project: config.ProjectConfig, iris_pipeline: tuple[Path, object]) -> None:
+    from sagepack.images.lock import SERVING_IN, lock, read_lock
+
+    (project.root / SERVING_IN).parent.mkdir(parents=True)
+    (project.root / SERVING_IN).write_text((ROOT / SERVING_IN).read_text())
+    new_model(project, "flowers", iris_pipeline[0])
+    path = lock(_loaded(project, "flowers"), "cpu", project_root=project.root)
+    versions = {r.key: r.version for r in read_lock(path)}
+    assert versions["scikit-learn"] == sklearn.__version__
+    assert {"joblib", "numpy", "uvicorn"} <= set(versions)

@@ -11,6 +11,13 @@ from sagepack.scaffold.detect import GENERIC, PYTORCH, Guess, Requirement
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAMPLE_BODY = "samples/request.csv"
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+_TORCH_INDEX = f'''
+# PyTorch's CPU-only wheels: PyPI's torch for Linux brings the CUDA libraries (gigabytes).
+[[variants.cpu.index]]
+name = "pytorch-cpu"
+url = "{PYTORCH_CPU_INDEX}"
+'''
 
 _TORCH_LOADERS = {
     sniff.TORCHSCRIPT: '''\
@@ -125,7 +132,7 @@ transform_instance_types = ["ml.m5.large"]
 [variants.cpu]
 requirements_in = "requirements/cpu.in"
 requirements = "requirements/cpu.txt"      # written by `invoke lock`
-
+{_TORCH_INDEX if guess.framework == PYTORCH else ""}
 # Sent by `invoke test`, which checks it answers 2xx; `invoke test --record` writes the
 # answer as its expected response, compared from then on.
 [[samples]]
