@@ -87,7 +87,8 @@ def test_a_scikit_learn_folder_becomes_a_model_that_serves_its_sample(
     response = _serve(model.root, body, sample.content_type, sample.accept)
     assert response.status_code == 200, response.text
     assert response.json() == fitted.predict(np.zeros((1, 4))).tolist()  # type: ignore[attr-defined]
-    assert any("4 input features" in line for line in made.lines())
+    assert any("4 input features" in line and f"saved with scikit-learn {sklearn.__version__}"
+               in line for line in made.lines())
     assert "invoke lock --model flowers" in "\n".join(made.lines())
 
 

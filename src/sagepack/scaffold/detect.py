@@ -140,7 +140,9 @@ def _look_xgboost(path: Path, rel: str, suffix: str) -> _Found | None:
             _pin(package, facts.version, "loads the XGBoost model")])
         found.n_features = facts.n_features
         found.notes.append(f"{rel}: an XGBoost learner (objective {facts.objective or '?'}, "
-                           f"{facts.n_features or '?'} features)")
+                           f"{facts.n_features or '?'} features"
+                           + (f", saved with XGBoost {facts.version} (pinned))"
+                              if facts.version else ")"))
         return found
     return _Found(XGBOOST, rel, requirements=[Requirement(
         "xgboost-cpu", f"loads the XGBoost model; {suffix} files record no version here")],
@@ -190,7 +192,9 @@ def _look_pickle(path: Path, rel: str) -> _Found:
     else:
         found.notes.append(f"{rel}: a pickle of {', '.join(sorted(facts.modules))} objects"
                            + (f", {facts.n_features} input features" if facts.n_features
-                              else ""))
+                              else "")
+                           + (f", saved with scikit-learn {versions[0]} (pinned)"
+                              if len(versions) == 1 else ""))
     return found
 
 
