@@ -48,6 +48,20 @@ def example(c: Context, model: str = "iris") -> None:
             print(path.relative_to(ROOT))
 
 
+@task(help={"name": "the new model's name (its folder under artifacts/)",
+            "from": "the trained model: a folder, a model.tar.gz or one model file",
+            "force": "replace artifacts/NAME/ when it exists"})
+def new(c: Context, name: str, from_: str, force: bool = False) -> None:
+    """Make artifacts/NAME/ from a trained model: its files, a handler, requirements, a sample."""
+    from sagepack.config import load_project_only
+    from sagepack.scaffold import new_model
+
+    with _user_errors():
+        made = new_model(load_project_only(ROOT), name, Path(from_), force=force)
+    for line in made.lines():
+        print(line)
+
+
 @task(help={"model": "pack only this model (default: every model under artifacts/)",
             "source-date-epoch": "timestamp for every member (default: $SOURCE_DATE_EPOCH or 0)"})
 def package(c: Context, model: str | None = None,
@@ -128,15 +142,24 @@ def bench(c: Context, what: str = "all", out: str = "dist/bench",
             "variant": "test only this variant (default: every built variant)",
             "no-network": "no network at all, as Marketplace runs it; checks egress "
                           "(default: bridge network, port on 127.0.0.1, egress skipped)",
-            "deadline": "seconds a container has to answer /ping with 200 (default 240)"})
+            "deadline": "seconds a container has to answer /ping with 200 (default 240)",
+            "record": "write each sample's answer as its expected response (the samples "
+                      "without one) and point sagepack.toml at it",
+            "force": "with --record: record every sample again, replacing its expected "
+                     "response"})
 def test(c: Context, model: str | None = None, variant: str | None = None,
-         no_network: bool = False, deadline: int = 240) -> None:
+         no_network: bool = False, deadline: int = 240, record: bool = False,
+         force: bool = False) -> None:
     """Check built images as SageMaker runs them: samples, contract, egress, SIGTERM, batch."""
     from sagepack.smoke import run_all
+    from sagepack.smoke.record import Recording
 
+    if force and not record:
+        raise Exit("error: --force goes with --record (it re-records the expected responses)",
+                   code=1)
     with _user_errors():
         reports = run_all(_settings(), model, variant, no_network=no_network,
-                          deadline_s=deadline)
+                          deadline_s=deadline, record=Recording(force) if record else None)
     failed = [r.image for r in reports if not r.ok]
     if failed:
         raise Exit(f"image checks failed for: {', '.join(failed)}", code=1)

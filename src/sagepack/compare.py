@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 REL_TOL = 1e-4
@@ -113,6 +114,14 @@ def bytes_diffs(actual: bytes, expected: bytes, *, name: str = "", rel_tol: floa
         where = f"{name}: " if name else ""
         return [f"{where}binary content differs ({len(actual)} bytes, "
                 f"expected {len(expected)})"]
+
+
+def expected_diffs(actual: bytes, expected: Path | None, media_type: str) -> list[str]:
+    """Differences between ``actual`` and the response recorded in the file ``expected``;
+    none when there is no expected response (a sample that must only answer 2xx)."""
+    if expected is None:
+        return []
+    return response_diffs(actual, expected.read_bytes(), media_type)
 
 
 def response_diffs(actual: bytes, expected: bytes, media_type: str) -> list[str]:

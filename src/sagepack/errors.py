@@ -42,6 +42,10 @@ class ConfigError(SagepackError):
         super().__init__(head + ":\n  " + "\n  ".join(lines))
 
 
+class ScaffoldError(SagepackError):
+    """``invoke new`` could not make a model folder (the name, the source, the target)."""
+
+
 # --- archives -----------------------------------------------------------------------
 
 

@@ -173,3 +173,35 @@ def test_a_gpu_variants_model_package_validation_names_its_transform_ami() -> No
 
     assert resources("cuda")["TransformAmiVersion"] == "al2-ami-sagemaker-batch-gpu-535"
     assert "TransformAmiVersion" not in resources("cpu")
+
+
+SAMPLE = """
+[[samples]]
+name = "first"
+body = "samples/request.csv"
+content_type = "text/csv"
+accept = "application/json"
+"""
+
+
+def test_a_sample_without_expected_is_loaded_and_ready_for_the_checks(tmp_path: Path) -> None:
+    from sagepack.smoke.preflight import check_config
+
+    root = make_project(tmp_path, GOOD.rstrip("\n") + "\n" + SAMPLE)
+    (root / "artifacts/m1/samples").mkdir()
+    (root / "artifacts/m1/samples/request.csv").write_text("1,2\n")
+    model = config.load(root, env={}).models["m1"]
+    [sample] = model.samples
+    assert sample.expected is None and sample.index == 0
+    check_config(model)  # nothing to compare is no problem: the sample must only answer
+
+
+def test_an_expected_file_named_but_missing_is_still_an_error(tmp_path: Path) -> None:
+    root = make_project(tmp_path, GOOD.rstrip("\n") + "\n" + SAMPLE
+                        + 'expected = "samples/response.json"\n')
+    (root / "artifacts/m1/samples").mkdir()
+    (root / "artifacts/m1/samples/request.csv").write_text("1,2\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(root, env={})
+    [problem] = info.value.problems
+    assert problem.key == "samples[0].expected" and "response.json" in problem.message

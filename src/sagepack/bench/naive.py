@@ -28,7 +28,7 @@ from typing import Any
 import docker
 import requests
 
-from sagepack.compare import response_diffs
+from sagepack.compare import expected_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers import serving_container
 from sagepack.errors import ContainerError, ImageError
@@ -167,6 +167,6 @@ def prove_it_works(client: docker.DockerClient, image: str,
         return {"works": False, "sample": sample.name,
                 "problem": f"POST /invocations answered {answer.status_code}: "
                            f"{answer.content[:200]!r}"}
-    diffs = response_diffs(answer.content, sample.expected.read_bytes(), sample.accept)
+    diffs = expected_diffs(answer.content, sample.expected, sample.accept)
     return {"works": not diffs, "sample": sample.name,
             "problem": "; ".join(diffs[:3]) if diffs else ""}

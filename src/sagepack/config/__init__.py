@@ -37,7 +37,7 @@ from sagepack.config.project import (
     ProjectConfig,
     apply_overrides,
 )
-from sagepack.config.settings import Settings, load
+from sagepack.config.settings import Settings, load, load_project_only
 
 __all__ = [
     "ARTIFACT_MODES",
@@ -62,4 +62,5 @@ __all__ = [
     "apply_overrides",
     "load",
     "load_model",
+    "load_project_only",
 ]

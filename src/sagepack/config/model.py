@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sagepack.config.deploy import DeploySettings, load_deploy
+from sagepack.config.indexes import IndexSet, load_indexes, merge
 from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
 from sagepack.cuda import TARGET_KEYS, CudaTarget, parse_target
 from sagepack.errors import ConfigError, ConfigProblem
@@ -39,19 +40,25 @@ class Variant:
     max_image_size_mb: int | None = None
     cuda: CudaTarget | None = None
     """What a GPU variant's CUDA libraries target (None on CPU variants)."""
+    indexes: IndexSet = field(default_factory=IndexSet)
+    """The package indexes its lock and wheelhouse use: its own, then the project's."""
 
 
 @dataclass(frozen=True)
 class Sample:
-    """A request body with its content type, Accept and expected response."""
+    """A request body with its content type, Accept and, once known, expected response."""
 
     name: str
     body: Path
     content_type: str
     accept: str
-    expected: Path
+    expected: Path | None = None
+    """The answer to compare with; None: the sample must only answer 2xx (``invoke test
+    --record`` writes the answer it gets as the expected one)."""
     stream: bool = False
     """The response is streamed (chunked): ``invoke test`` checks it comes in chunks."""
+    index: int = 0
+    """Its place among the ``[[samples]]`` of ``sagepack.toml`` (``samples[index]``)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,8 @@ class ModelConfig:
                                              f"no such variant (configured: {known})")]) from None
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+"""What a model (and its folder) may be called: ECR-safe."""
 
 
 def _load_variant(name: str, t: Reader, model_root: Path,
@@ -121,6 +129,7 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     env = t.string_map("env")
     max_size = t.get("max_image_size_mb", int, None)
     target = parse_target(t.data, gpu=bool(gpu))
+    own_indexes = load_indexes(t, project.credentials)
     t.seen.update(TARGET_KEYS)
     if isinstance(target, list):
         for problem in target:
@@ -133,7 +142,8 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     return Variant(name=name, requirements_in=req_in, requirements=req,
                    base_image=base or default_base, gpu=bool(gpu), env=env,
                    max_image_size_mb=max_size,
-                   cuda=target if isinstance(target, CudaTarget) else None)
+                   cuda=target if isinstance(target, CudaTarget) else None,
+                   indexes=merge(own_indexes, project.indexes))
 
 
 def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
@@ -141,13 +151,13 @@ def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
     body = t.path("body", model_root)
     content_type = t.get("content_type", str, None, required=True)
     accept = t.get("accept", str, None, required=True)
-    expected = t.path("expected", model_root)
+    expected = t.path("expected", model_root, required=False)
     stream = t.get("stream", bool, False)
     t.finish()
-    if body is None or expected is None or content_type is None or accept is None:
+    if body is None or content_type is None or accept is None:
         return None
     return Sample(name=name or f"sample{index}", body=body, content_type=content_type,
-                  accept=accept, expected=expected, stream=bool(stream))
+                  accept=accept, expected=expected, stream=bool(stream), index=index)
 
 
 def _bounded(t: Reader, name: str, bounds: tuple[int, int]) -> int | None:
@@ -174,7 +184,7 @@ def _load_multi_model(t: Reader, mode: str) -> tuple[bool, tuple[str, ...]]:
         t.problem("test_models", "only a multi-model image (multi_model = true) has test "
                                  "models")
     for other in tests:
-        if not _NAME.match(other):
+        if not MODEL_NAME.match(other):
             t.problem("test_models", f"expected model names, got {other!r}")
     return multi, tests
 
@@ -210,7 +220,7 @@ def load_model(model_root: Path, project: ProjectConfig,
     before = len(problems)
     t = Reader(data, file, "", problems)
     name = t.get("name", str, None, required=True)
-    if name is not None and not _NAME.match(name):
+    if name is not None and not MODEL_NAME.match(name):
         t.problem("name", "expected lower-case letters, digits, '.', '_' or '-' "
                           f"(an ECR-safe name), got {name!r}")
     version = t.get("version", str, None, required=True)

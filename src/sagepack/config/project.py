@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sagepack.config.indexes import CredentialSource, PackageIndex, load_indexes
 from sagepack.config.supply import SupplyConfig, load_supply
 from sagepack.errors import ConfigError, ConfigProblem
 from sagepack.problems import Reader
@@ -21,7 +22,9 @@ DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
 # Environment variables sagepack reads (all of them, here and nowhere else; besides these,
-# SOURCE_DATE_EPOCH and SAGEPACK_BASE_MAX_AGE_DAYS, whole numbers, are read in load_project).
+# SOURCE_DATE_EPOCH and SAGEPACK_BASE_MAX_AGE_DAYS, whole numbers, are read in load_project;
+# the credentials of package indexes, SAGEPACK_INDEX_<NAME>_USERNAME / _PASSWORD and NETRC,
+# in .indexes).
 ENV_OVERRIDES = {
     "SAGEPACK_REGION": "region",
     "SAGEPACK_ECR_REPOSITORY": "ecr_repository",
@@ -67,6 +70,10 @@ class ProjectConfig:
     max_archive_members: int = 100_000
     source_url: str = ""
     supply: SupplyConfig = field(default_factory=SupplyConfig)
+    indexes: tuple[PackageIndex, ...] = ()
+    """``[[tool.sagepack.index]]``: the package indexes of every variant's lock."""
+    credentials: CredentialSource = field(default_factory=CredentialSource, repr=False)
+    """Where the indexes' credentials are looked up (variants' indexes too)."""
 
     def repository_for(self, model: str) -> str:
         return self.ecr_repository.format(model=model)
@@ -140,6 +147,8 @@ def load_project(root: Path, env: Mapping[str, str],
     bases = {"cpu": DEFAULT_BASE_IMAGE, "cuda": DEFAULT_BASE_IMAGE}
     bases.update(t.string_map("base_images"))
     supply = load_supply(t)
+    credentials = CredentialSource.from_env(env)
+    indexes = load_indexes(t, credentials)
     t.finish()
 
     for var, attr in ENV_OVERRIDES.items():
@@ -205,6 +214,8 @@ def load_project(root: Path, env: Mapping[str, str],
         max_archive_members=max_members or 100_000,
         source_url=source_url or "",
         supply=supply,
+        indexes=indexes,
+        credentials=credentials,
     )
 
 

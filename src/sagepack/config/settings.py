@@ -67,6 +67,17 @@ def load(root: Path | str = ".", env: Mapping[str, str] | None = None,
     return Settings(project=project, models=models)
 
 
+def load_project_only(root: Path | str = ".",
+                      env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """``[tool.sagepack]`` alone, for commands that read no model (``invoke new``)."""
+    problems: list[ConfigProblem] = []
+    project = load_project(Path(root).resolve(), dict(os.environ) if env is None else env,
+                           problems)
+    if problems:
+        raise ConfigError(problems)
+    return project
+
+
 def _check_test_models(models: Mapping[str, ModelConfig]) -> list[ConfigProblem]:
     """A multi-model image's ``test_models`` name other, single-model models of the project."""
     problems: list[ConfigProblem] = []

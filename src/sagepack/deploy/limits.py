@@ -46,7 +46,7 @@ def check_limits(plan: DeployPlan, docker: Any | None) -> list[str]:
         if size > limit:
             problems.append(f"sample {sample.name} ({sample.body}) is {size} bytes, over the "
                             f"{limit // MB} MB payload limit of a {kind} endpoint")
-        expected = sample.expected.stat().st_size
+        expected = sample.expected.stat().st_size if sample.expected is not None else 0
         if expected > limit:
             problems.append(f"sample {sample.name}'s expected response ({sample.expected}) is "
                             f"{expected} bytes, over the {limit // MB} MB payload limit of a "

@@ -172,7 +172,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     # here, before any download.
     runtime = (check_lock(((r.name, r.version) for r in read_lock(var.requirements)),
                           var.cuda, str(var.requirements)) if var.cuda else None)
-    wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log)
+    wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log,
+                                   indexes=var.indexes)
     lock_digest = lock_sha256(var.requirements)
 
     created = environment.source_date_epoch or source.commit_time or int(time.time())

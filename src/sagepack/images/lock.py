@@ -3,7 +3,9 @@
 ``containers/requirements/serving.in`` (the serving runtime's dependencies) and the
 variant's ``.in`` are resolved together by ``uv pip compile`` for CPython 3.11 on manylinux
 x86_64, wheels only, with every hash. uv runs in the project root with relative paths, so
-the lock names no host path and is the same on any machine.
+the lock names no host path and is the same on any machine. The variant's package indexes
+(:mod:`sagepack.config.indexes`) reach uv through its environment, credentials included;
+the lock names no index, and every message quoting uv has the credentials taken out.
 """
 
 from __future__ import annotations
@@ -111,10 +113,12 @@ def lock(model: ModelConfig, variant: Variant | str, *,
                 _relative(serving_in, root), _relative(var.requirements_in, root)]
         if upgrade:
             argv.append("--upgrade")
-        proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+        proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False,
+                              env=var.indexes.uv_env())
         if proc.returncode != 0:
-            raise LockError(f"locking {_relative(var.requirements_in, root)} failed:\n"
-                            f"{(proc.stderr or proc.stdout).strip()}")
+            where = f" (indexes: {var.indexes.describe()})" if var.indexes.indexes else ""
+            raise LockError(f"locking {_relative(var.requirements_in, root)} failed{where}:\n"
+                            + var.indexes.redact((proc.stderr or proc.stdout).strip()))
         if var.cuda is not None:  # a refused lock leaves the old file in place
             check_cuda_lock(((r.name, r.version) for r in read_lock(tmp)), var.cuda,
                             _relative(dest, root))

@@ -2,7 +2,9 @@
 
 ``<cache>/<sha256 of the lock>/`` holds exactly one wheel per locked requirement, each for
 CPython 3.11 on manylinux x86_64 and each with a sha256 the lock lists; ``manifest.json``
-records them. The image build installs only from there, with no network.
+records them. The image build installs only from there, with no network. Wheels come from
+the variant's package indexes (credentials through pip's environment, taken out of every
+message), else PyPI.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from sagepack.config.indexes import IndexSet
 from sagepack.errors import LockError
 from sagepack.files import file_sha256, write_json
 from sagepack.images.lock import LockedRequirement, lock_sha256, read_lock
@@ -133,21 +136,23 @@ def _read_manifest(folder: Path) -> dict[str, str]:
     return {w["filename"]: w["sha256"] for w in data.get("wheels", [])}
 
 
-def _pip_download(lock: Path, dest: Path) -> None:
+def _pip_download(lock: Path, dest: Path, indexes: IndexSet) -> None:
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-            "--only-binary=:all:", "--no-deps", "--require-hashes",
+            "--no-input", "--only-binary=:all:", "--no-deps", "--require-hashes",
             "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", ABI,
             *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
             "-r", str(lock), "-d", str(dest)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False,
+                          env=indexes.pip_env())
     if proc.returncode == 0:
         return
-    output = proc.stdout + proc.stderr
+    output = indexes.redact(proc.stdout + proc.stderr)
     culprits = _culprits(output)
     tail = "\n".join(line for line in output.strip().splitlines()
                      if not line.startswith("WARNING: Location"))[-2000:]
     what = ", ".join(culprits) if culprits else "see pip's output"
-    raise LockError(f"downloading the wheels of {lock} failed ({what}):\n{tail}")
+    where = f" from {indexes.describe()}" if indexes.indexes else ""
+    raise LockError(f"downloading the wheels of {lock}{where} failed ({what}):\n{tail}")
 
 
 def _culprits(output: str) -> list[str]:
@@ -166,8 +171,10 @@ def _culprits(output: str) -> list[str]:
     return found
 
 
-def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet) -> Wheelhouse:
-    """The verified wheelhouse of ``lock`` under ``cache_dir``, downloading it if needed."""
+def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet,
+                      indexes: IndexSet | None = None) -> Wheelhouse:
+    """The verified wheelhouse of ``lock`` under ``cache_dir``, downloading it (from
+    ``indexes``, else PyPI) if needed."""
     requirements = read_lock(lock)
     key = lock_sha256(lock)
     folder = cache_dir / key
@@ -178,7 +185,7 @@ def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet) -> Whee
     log(f"downloading {len(requirements)} locked wheels of {lock.name} into {folder}")
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir))
     try:
-        _pip_download(lock, staging)
+        _pip_download(lock, staging, indexes or IndexSet())
         wheels = verify(staging, requirements, lock, rehash=True)
         write_json(staging / MANIFEST, {
             "lock": lock.name, "lock_sha256": key,

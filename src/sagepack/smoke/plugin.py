@@ -10,6 +10,7 @@ through the Docker SDK so that a failed start is diagnosed, not just reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -40,8 +41,14 @@ def _spec(config: pytest.Config) -> RunSpec:
     return RunSpec.read(Path(str(config.getoption("--sagepack-run"))))
 
 
-def _model(spec: RunSpec) -> ModelConfig:
-    return load(spec.root).models[spec.model]
+def model_under_test(spec: RunSpec) -> ModelConfig:
+    """The model of the run, as its checks see it: with ``--record --force`` no sample has
+    an expected response (each answer is recorded, none compared with the old one)."""
+    model = load(spec.root).models[spec.model]
+    if spec.record_all:
+        model = replace(model, samples=tuple(replace(s, expected=None) for s in model.samples))
+    return model
+
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--sagepack-run", None) is None:
         return  # pytest --help
     try:
-        check_config(_model(_spec(config)))
+        check_config(model_under_test(_spec(config)))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
@@ -63,13 +70,13 @@ def skip_check(record_property: Record, label: str, reason: str) -> NoReturn:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sample" in metafunc.fixturenames:
-        model = _model(_spec(metafunc.config))
+        model = model_under_test(_spec(metafunc.config))
         if model.multi_model and not model.samples:  # skipped, with its reason
             metafunc.parametrize("sample", [None], ids=["none"])
         else:
             metafunc.parametrize("sample", model.samples, ids=[s.name for s in model.samples])
     if "content_type" in metafunc.fixturenames:
-        types = _model(_spec(metafunc.config)).content_types
+        types = model_under_test(_spec(metafunc.config)).content_types
         metafunc.parametrize("content_type", types, ids=list(types))
 
 
@@ -95,7 +102,7 @@ def _applies(item: pytest.Item, model: ModelConfig) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    model = _model(_spec(config))
+    model = model_under_test(_spec(config))
     left_out = [item for item in items if not _applies(item, model)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
@@ -134,7 +141,7 @@ def _single_model_only(request: pytest.FixtureRequest, record_property: Record) 
     name = f"{module}.{request.function.__name__}"
     if not any(name == check or module == check for check in SINGLE_MODEL_CHECKS):
         return
-    if _model(_spec(request.config)).multi_model:
+    if model_under_test(_spec(request.config)).multi_model:
         check = request.function.__name__.removeprefix("test_").replace("_", " ")
         skip_check(record_property, f"{check} (multi-model image)",
                    "a multi-model image serves no model through /invocations; its test "
@@ -151,7 +158,7 @@ def run_spec(pytestconfig: pytest.Config) -> RunSpec:
 
 @pytest.fixture(scope="session")
 def model(run_spec: RunSpec) -> ModelConfig:
-    return _model(run_spec)
+    return model_under_test(run_spec)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ def config_problems(model: ModelConfig) -> list[ConfigProblem]:
             "with the expected one"))
     for index, sample in enumerate(model.samples):
         for field, path in (("body", sample.body), ("expected", sample.expected)):
-            problem = _missing_file(path, f"the {field} of sample {sample.name!r},")
+            problem = _missing_file(path, f"the {field} of sample {sample.name!r},") \
+                if path is not None else None
             if problem:
                 problems.append(ConfigProblem(file, f"samples[{index}].{field}", problem))
     validation = model.validation

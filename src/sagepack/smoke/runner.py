@@ -30,6 +30,7 @@ from sagepack.progress import console as default_console
 from sagepack.smoke import compose
 from sagepack.smoke.models_dir import models_directory
 from sagepack.smoke.preflight import check_config
+from sagepack.smoke.record import Recording, save_recordings
 from sagepack.smoke.report import SmokeReport, read_junit, render
 from sagepack.smoke.spec import RunSpec
 
@@ -52,7 +53,8 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                     no_network: bool, junit: Path | None = None,
                     deadline_s: float = DEFAULT_DEADLINE_S, image: str | None = None,
                     pytest_args: tuple[str, ...] = (),
-                    console: Console | None = None) -> SmokeReport:
+                    console: Console | None = None,
+                    record: Recording | None = None) -> SmokeReport:
     """Run every check on ``model``'s ``variant`` image; print its table; return the report.
 
     ``no_network``: containers without any network (Marketplace's isolation; the egress
@@ -61,6 +63,9 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
 
     Before any container starts, the model's configuration is checked for what the checks
     need (:class:`~sagepack.errors.ConfigError`) and Compose is looked for.
+
+    ``record``: the samples' answers (each one 2xx with its Accept type) are written as their
+    expected responses and ``sagepack.toml`` points at them (:mod:`.record`).
     """
     from sagepack.images.docker_client import docker_client
 
@@ -82,6 +87,9 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                 container.model_directory(settings, model) as model_dir, \
                 models_directory(settings, model) as models_dir:
             work = Path(tmp)
+            answers = work / "answers"
+            answers.mkdir()
+            recording = record if record is not None and not model.multi_model else None
             compose_file = compose.write(work / "compose.yml", compose.render(
                 container, validation_batch_env(model), run_id=run_id, model_dir=model_dir,
                 no_network=no_network, models_dir=models_dir))
@@ -90,7 +98,9 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
                            deadline_s=deadline_s, compose_command=compose_argv,
-                           models_dir=str(models_dir) if models_dir else None)
+                           models_dir=str(models_dir) if models_dir else None,
+                           record_dir=str(answers) if recording else None,
+                           record_all=bool(recording and recording.force))
             spec_file = spec.write(work / "run.json")
             with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
                     tmp_log.open("wb") as log_fh:
@@ -112,6 +122,8 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                     raise ContainerError(f"the image test suite did not run for {tag} "
                                          f"(pytest exit code {exit_code}):\n{tail}", image=tag)
                 checks = read_junit(tmp_junit)
+            if recording is not None:
+                _record(model, answers, recording, out)
     finally:
         _remove_compose_leftovers(client, project)
         remove_run(client, run_id)
@@ -122,13 +134,34 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
     return report
 
 
+def _record(model: ModelConfig, answers: Path, recording: Recording, out: Console) -> None:
+    """Write what the run recorded and say what it did not (the sample's check failed)."""
+    recorded = save_recordings(model, answers, recording)
+    for item in recorded:
+        out.print(item.describe(), markup=False, highlight=False)
+    names = {item.sample for item in recorded}
+    missed = [s.name for s in model.samples if recording.wants(s) and s.name not in names]
+    if missed:
+        out.print(f"[yellow]not recorded[/]: {', '.join(missed)} (no 2xx answer of the "
+                  "Accept type: see its check below)")
+    if recorded:
+        out.print(f"{model.config_file}: expected responses recorded; the next `invoke test` "
+                  "compares against them")
+    elif not missed:
+        out.print(f"nothing to record: every sample of {model.name} has an expected "
+                  "response (--force records them again)")
+
+
 def run_all(settings: Settings, model_name: str | None, variant_name: str | None, *,
             no_network: bool, deadline_s: float = DEFAULT_DEADLINE_S,
-            console: Console | None = None) -> list[SmokeReport]:
+            console: Console | None = None,
+            record: Recording | None = None) -> list[SmokeReport]:
     """Test every built image of the selected models and variants.
 
     A variant named with ``variant_name`` must be built; otherwise variants without an
     image are listed as not built and left out. No image at all is an error.
+    ``record``: each model's samples are recorded on its first variant tested; the others
+    compare with what was recorded.
     """
     from sagepack.images.docker_client import docker_client
 
@@ -140,6 +173,7 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
     reports: list[SmokeReport] = []
     for model in models:
         names = [variant_name] if variant_name else sorted(model.variants)
+        recording = record
         for name in names:
             variant = model.variant(name)
             if variant_name is None:
@@ -149,7 +183,9 @@ def run_all(settings: Settings, model_name: str | None, variant_name: str | None
                     out.print(f"[yellow]not tested[/]: {exc}")
                     continue
             reports.append(run_image_tests(settings, model, variant, no_network=no_network,
-                                           deadline_s=deadline_s, console=out))
+                                           deadline_s=deadline_s, console=out,
+                                           record=recording))
+            recording = None  # recorded once per model: its other variants compare with it
     if not reports:
         raise ContainerError("no image to test: build one with `invoke build` first")
     return reports

@@ -30,6 +30,8 @@ class RunSpec:
     deadline_s: float
     compose_command: tuple[str, ...]  # argv of Compose: ("/usr/bin/docker", "compose"), ...
     models_dir: str | None = None  # multi-model images: the test models, at /opt/ml/models
+    record_dir: str | None = None  # --record: where the sample checks leave the answers
+    record_all: bool = False  # --record --force: every sample's answer, not only the new
 
     def write(self, path: Path) -> Path:
         write_json(path, asdict(self))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sagepack.compare import response_diffs
+from sagepack.compare import expected_diffs
 from sagepack.config import ModelConfig, Sample, load
 from sagepack.containers.runner import RunningContainer
 from sagepack.serving import parameters as p
@@ -166,7 +166,7 @@ def test_invoke(loaded: Loaded | None, mme_sample: tuple[str, Sample] | None,
         assert response.chunked and response.complete and len(response.chunks) > 1, (
             f"{name}/{sample.name}: not streamed in chunks (chunked={response.chunked}, "
             f"{len(response.chunks)} chunks, complete={response.complete})")
-    diffs = response_diffs(response.body, sample.expected.read_bytes(), sample.accept)
+    diffs = expected_diffs(response.body, sample.expected, sample.accept)
     assert not diffs, f"{name}/{sample.name} differs from {sample.expected}:\n  " + \
         "\n  ".join(diffs)
 

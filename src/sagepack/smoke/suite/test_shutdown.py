@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sagepack.compare import response_diffs
+from sagepack.compare import expected_diffs
 from sagepack.config import ModelConfig
 from sagepack.containers.contract import STOP_GRACE_S
 from sagepack.serving import parameters as p
@@ -68,7 +68,7 @@ def test_sigterm_in_flight(services: Services, model: ModelConfig,
                               f"{took:.1f} s after SIGTERM"
                               f"{'' if interim else ' (server sent no 100 Continue)'}")
     assert response.status == 200, f"HTTP {response.status}: {data[:300]!r}"
-    diffs = response_diffs(data, sample.expected.read_bytes(), sample.accept)
+    diffs = expected_diffs(data, sample.expected, sample.accept)
     assert not diffs, "the in-flight response differs:\n  " + "\n  ".join(diffs)
     assert code == 0, f"exit code {code} after SIGTERM, expected 0"
     assert took <= STOP_GRACE_S

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sagepack.compare import response_diffs
-from sagepack.config import ModelConfig, Sample, load
+from sagepack.compare import expected_diffs
+from sagepack.config import ModelConfig, Sample
 from sagepack.smoke.chunks import post_streamed
-from sagepack.smoke.plugin import Record, Services, skip_check
+from sagepack.smoke.plugin import Record, Services, model_under_test, skip_check
 from sagepack.smoke.spec import SERVICE_MAIN, RunSpec
 
 
@@ -18,7 +18,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stream_sample" not in metafunc.fixturenames:
         return
     spec = RunSpec.read(Path(str(metafunc.config.getoption("--sagepack-run"))))
-    model = load(spec.root).models[spec.model]
+    model = model_under_test(spec)
     streamed = [s for s in model.samples if s.stream]
     if streamed:
         metafunc.parametrize("stream_sample", streamed, ids=[s.name for s in streamed])
@@ -59,6 +59,6 @@ def test_stream(services: Services, stream_sample: Sample | None, record_propert
     assert len(response.chunks) > 1, (
         f"{sample.name}: the stream came in {len(response.chunks)} chunk; a streamed answer "
         "comes in more than one")
-    diffs = response_diffs(response.body, sample.expected.read_bytes(), sample.accept)
+    diffs = expected_diffs(response.body, sample.expected, sample.accept)
     assert not diffs, (f"{sample.name} (joined chunks) differs from {sample.expected}:\n  "
                        + "\n  ".join(diffs))
