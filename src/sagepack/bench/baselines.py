@@ -51,12 +51,12 @@ class ServerSpec:
 
     @property
     def label(self) -> str:
-        return LABELS[self.name]
+        return LABELS.get(self.name, self.name)
 
 
-def check_installed() -> None:
-    """Fail, naming the modules, when a baseline cannot run here."""
-    missing = sorted({module for modules in _NEEDS.values() for module in modules
+def check_installed(names: tuple[str, ...] = BASELINES) -> None:
+    """Fail, naming the modules, when one of the baselines ``names`` cannot run here."""
+    missing = sorted({module for name in names for module in _NEEDS.get(name, ())
                       if importlib.util.find_spec(module) is None})
     if missing:
         raise SagepackError(f"the serving benchmark's baselines need {', '.join(missing)} "

@@ -1,7 +1,10 @@
 """The handler behind Starlette, for ``uvicorn sagepack.bench.apps.starlette_app:app``.
 
 Inference runs in Starlette's thread pool (``run_in_threadpool``), as sagepack runs it on
-an inference thread, so the event loop keeps answering ``/ping``.
+an inference thread, so the event loop keeps answering ``/ping``. A handler that streams is
+answered with Starlette's ``StreamingResponse`` over the handler's own iterator: a sync
+generator advances in the thread pool one chunk at a time (``iterate_in_threadpool``), as
+sagepack advances it on its inference thread.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sagepack.bench.apps.common import LoadedModel
@@ -24,9 +27,11 @@ async def ping(request: Request) -> Response:
 async def invocations(request: Request) -> Response:
     body = await request.body()
     result, result_type = await run_in_threadpool(
-        loaded.invoke, body, request.headers.get("content-type"),
+        loaded.call, body, request.headers.get("content-type"),
         request.headers.get("accept"), request.headers)
-    return Response(result, media_type=result_type)
+    if isinstance(result, bytes):
+        return Response(result, media_type=result_type)
+    return StreamingResponse(result.source, media_type=result_type)
 
 
 app = Starlette(routes=[Route("/ping", ping), Route("/invocations", invocations,
