@@ -10,8 +10,8 @@ from typing import Any
 from sagepack.config import Settings
 from sagepack.errors import SagepackError
 
-# The latency-sensitive serving benchmark runs first, before the disk-heavy ones.
-BENCHMARKS = ("serve", "package", "build", "transform")
+# The latency-sensitive serving benchmarks run first, before the disk-heavy ones.
+BENCHMARKS = ("serve", "mme", "package", "build", "transform")
 
 
 def run_benchmarks(settings: Settings, what: str, out: Path, *,
@@ -33,6 +33,10 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
             from sagepack.bench.serve import bench_serve
 
             results[name] = bench_serve(settings.select("iris")[0].root, target)
+        elif name == "mme":
+            from sagepack.bench.mme import bench_mme_of
+
+            results[name] = bench_mme_of(settings.select("iris")[0], target)
         elif name == "build":
             from sagepack.bench.build import bench_build
 
