@@ -132,11 +132,13 @@ def test_evaluate_judges_the_goals_on_the_figures() -> None:
                            "cycles": [{"loaded": {"rss_mib": 202.0}},
                                       {"loaded": {"rss_mib": reloaded_rss}}]},
                 "servers": {"multi_model": {**server, "rps": multi_rps, "p50_ms": multi_p50},
+                            "multi_model_one": {**server, "rps": 990.0},
                             "single_model": server}}
 
     verdict = evaluate(result(950, 2.1, 209))
     assert verdict["valid"] and verdict["rss_growth_pct"] == [1.0, 4.5]
     assert verdict["ratios"]["rps"] == 0.95 and verdict["ratios"]["p50"] == 1.05
+    assert verdict["ratios"]["one_model"]["rps"] == 0.99
     assert [g["status"] for g in verdict["goals"].values()] == ["met", "met", "met"]
     verdict = evaluate(result(850, 2.4, 211))
     assert [g["status"] for g in verdict["goals"].values()] == ["missed", "missed", "missed"]
@@ -146,6 +148,9 @@ def test_evaluate_judges_the_goals_on_the_figures() -> None:
     assert_invalid(evaluate(broken))
     failed = {**result(950, 2.1, 209), "problems": ["DELETE /models/model-003 answered 500"]}
     assert_invalid(evaluate(failed))
+    one_failed = result(950, 2.1, 209)
+    one_failed["servers"]["multi_model_one"] = {"valid": False, "problems": ["3 non-2xx"]}
+    assert_invalid(evaluate(one_failed))
 
 
 @pytest.mark.slow
@@ -153,7 +158,7 @@ def test_errors_under_wrk_make_the_round_and_the_run_invalid(tmp_path: Path) -> 
     result = run(tmp_path, FAILS_UNDER_LOAD)
     assert_invalid(result)
     assert result["problems"] == []  # loads and the first invocations were fine
-    for name in ("multi_model", "single_model"):
+    for name in ("multi_model", "multi_model_one", "single_model"):
         figures = result["servers"][name]
         assert figures["valid"] is False and "rps" not in figures, name
         assert any("non-2xx" in problem for problem in figures["problems"]), name
@@ -176,15 +181,19 @@ def test_a_short_run_with_the_iris_archive_reports_every_figure(tmp_path: Path) 
     memory = result["memory"]
     assert memory["loaded"]["rss_mib"] > memory["empty"]["rss_mib"] > 0
     assert len(memory["cycles"]) == 2 and len(result["rss_growth_pct"]) == 2
-    for name in ("multi_model", "single_model"):
-        figures = result["servers"][name]
-        assert figures["valid"], figures["problems"]
+    servers = result["servers"]
+    assert list(servers) == ["multi_model", "multi_model_one", "single_model"]
+    for name, figures in servers.items():
+        assert figures["valid"], (name, figures["problems"])
         assert figures["wrk"]["non_2xx"] == 0 and figures["requests"] > 0
         assert figures["rps"] > 0 and 0 < figures["p50_ms"] <= figures["p99_ms"]
-        assert figures["cpu_ms_per_request"] > 0 and figures["cold_start_ms"] > 0
-        assert len(figures["rounds"]) == 2
-    assert result["ratios"]["rps"] == round(result["servers"]["multi_model"]["rps"]
-                                            / result["servers"]["single_model"]["rps"], 3)
+        assert figures["cpu_ms_per_request"] > 0 and len(figures["rounds"]) == 2
+    assert servers["multi_model"]["cold_start_ms"] > 0
+    assert servers["single_model"]["cold_start_ms"] > 0
+    assert result["ratios"]["rps"] == round(servers["multi_model"]["rps"]
+                                            / servers["single_model"]["rps"], 3)
+    assert result["ratios"]["one_model"]["rps"] == round(servers["multi_model_one"]["rps"]
+                                                         / servers["single_model"]["rps"], 3)
     assert {g["status"] for g in result["goals"].values()} <= {"met", "missed"}
     assert json.loads(result["request_body"]) == json.loads(
         (iris.root / "samples" / "request.json").read_text())

@@ -13,10 +13,11 @@ extracted folder. Measured:
   workers) once the 100 models are loaded and each invoked, then after each of 3 cycles of
   unloading all and loading (and invoking) all again; the growth over the first figure;
 * invocations: wrk against ``POST /models/<name>/invoke``, going round the 100 models with
-  each request's ``X-Amzn-SageMaker-Target-Model``, and against the single-model server's
-  ``/invocations`` with the same script, in alternating rounds (the order reversed every
-  other round); the round reported is chosen as the serving benchmark chooses
-  (:func:`sagepack.bench.serve.pick`).
+  each request's ``X-Amzn-SageMaker-Target-Model``, against the single-model server's
+  ``/invocations`` with the same script, and (for information: what holding 100 models
+  costs, without spreading the requests over them) against the first model alone, in turn
+  (the order reversed every other round); the round reported is chosen as the serving
+  benchmark chooses (:func:`sagepack.bench.serve.pick`).
 
 Any load, unload or invocation answered other than 200, an answer that differs from the
 single-model server's, or a wrk run with errors makes the run INVALID: its problems are
@@ -41,7 +42,7 @@ from typing import Any
 
 from sagepack.archive import pack, safe_extract
 from sagepack.bench import baselines, wrk
-from sagepack.bench.mme_report import LABELS, MULTI, SINGLE, evaluate, print_report
+from sagepack.bench.mme_report import LABELS, MULTI, MULTI_ONE, SINGLE, evaluate, print_report
 from sagepack.bench.probes import (
     OthersCpu,
     ProcessTree,
@@ -253,17 +254,17 @@ def _round(label: str, pid: int, port: int, script: Path, wrk_path: str, path: s
 def _invocations(endpoint: _Endpoint, multi_pid: int, single: baselines.ServerSpec,
                  base: Path, wrk_path: str, duration_s: float, connections: int,
                  rounds: int) -> dict[str, Any]:
-    """wrk rounds against both servers; the single-model server runs for these only."""
-    multi_script = wrk.write_rotating_script(
-        base / "multi.lua", endpoint.body,
-        [(f"{p.MODELS}/{name}{p.INVOKE_SUFFIX}",
-          {"X-Amzn-SageMaker-Target-Model": f"{name}.tar.gz"}) for name in endpoint.urls])
+    """wrk rounds against every target; the single-model server runs for these only."""
+    paths = [(f"{p.MODELS}/{name}{p.INVOKE_SUFFIX}",
+              {"X-Amzn-SageMaker-Target-Model": f"{name}.tar.gz"}) for name in endpoint.urls]
+    multi_script = wrk.write_rotating_script(base / "multi.lua", endpoint.body, paths)
+    one_script = wrk.write_rotating_script(base / "one.lua", endpoint.body, paths[:1])
     single_script = wrk.write_rotating_script(base / "single.lua", endpoint.body,
                                               [(p.INVOCATIONS, {})])
-    runs: dict[str, list[dict[str, Any]]] = {MULTI: [], SINGLE: []}
+    runs: dict[str, list[dict[str, Any]]] = {MULTI: [], MULTI_ONE: [], SINGLE: []}
     with _running(single, LABELS[SINGLE], base / "single.log") as (single_pid, cold_start_ms):
-        targets = {MULTI: (multi_pid, endpoint.port, multi_script,
-                           f"{p.MODELS}/model-000{p.INVOKE_SUFFIX}"),
+        targets = {MULTI: (multi_pid, endpoint.port, multi_script, paths[0][0]),
+                   MULTI_ONE: (multi_pid, endpoint.port, one_script, paths[0][0]),
                    SINGLE: (single_pid, single.port, single_script, p.INVOCATIONS)}
         for _ in range(WARM_SINGLE):
             status, answer = request(single.port, p.INVOCATIONS, endpoint.body)
@@ -273,7 +274,7 @@ def _invocations(endpoint: _Endpoint, multi_pid: int, single: baselines.ServerSp
                                          f"{_short(endpoint.answer or b'')!r}")
                 return {SINGLE: {"cold_start_ms": cold_start_ms}}
         for index in range(max(1, rounds)):
-            for name in (MULTI, SINGLE) if index % 2 == 0 else (SINGLE, MULTI):
+            for name in list(runs) if index % 2 == 0 else list(runs)[::-1]:
                 pid, port, script, path = targets[name]
                 runs[name].append(_round(LABELS[name], pid, port, script, wrk_path, path,
                                          duration_s, connections))
@@ -284,7 +285,7 @@ def _invocations(endpoint: _Endpoint, multi_pid: int, single: baselines.ServerSp
 
 def bench_mme(model_dir: Path, body: bytes, out: Path, *, models: int = 100,
               cycles: int = 3, duration_s: float = 10, connections: int = 32,
-              workers: int = 2, rounds: int = 3) -> dict[str, Any]:
+              workers: int = 2, rounds: int = 4) -> dict[str, Any]:
     """Measure a multi-model server with ``models`` copies of the extracted archive
     ``model_dir`` against a single-model server of it (``body`` is the request); write
     ``out`` (JSON) and print the figures and goals."""

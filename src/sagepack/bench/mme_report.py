@@ -13,8 +13,9 @@ from typing import Any
 from sagepack.bench.serve_report import BUSY_PCT_MAX
 from sagepack.progress import say, table
 
-MULTI, SINGLE = "multi_model", "single_model"
-LABELS = {MULTI: "multi-model", SINGLE: "single-model"}
+MULTI, MULTI_ONE, SINGLE = "multi_model", "multi_model_one", "single_model"
+LABELS = {MULTI: "multi-model, 100 models in turn", MULTI_ONE: "multi-model, one model",
+          SINGLE: "single-model"}
 GOALS = {"rps_ratio_min": 0.9, "p50_ratio_max": 1.1, "rss_growth_pct_max": 5.0}
 
 
@@ -34,20 +35,26 @@ def _growth(memory: dict[str, Any], cycles: int) -> list[float] | None:
     return [round((c["loaded"]["rss_mib"] - base) * 100 / base, 2) for c in done]
 
 
+def _ratios(ours: dict[str, Any], single: dict[str, Any]) -> dict[str, Any]:
+    return {"rps": round(ours["rps"] / max(single["rps"], 0.1), 3),
+            "p50": round(ours["p50_ms"] / max(single["p50_ms"], 0.001), 3),
+            "p99": round(ours["p99_ms"] / max(single["p99_ms"], 0.001), 3),
+            "cpu_per_request": round(ours["cpu_ms_per_request"]
+                                     / max(single["cpu_ms_per_request"], 1e-6), 3)}
+
+
 def evaluate(result: dict[str, Any]) -> dict[str, Any]:
-    """``valid``, ``ratios`` (multi- over single-model), ``rss_growth_pct`` and ``goals``."""
+    """``valid``, ``ratios`` (multi- over single-model; ``one_model``: the first model
+    alone over single-model), ``rss_growth_pct`` and ``goals``."""
     servers: dict[str, dict[str, Any]] = result["servers"]
     multi, single = servers.get(MULTI, {}), servers.get(SINGLE, {})
     growth = _growth(result["memory"], result["cycles"])
-    runs_valid = bool(multi.get("valid")) and bool(single.get("valid"))
+    runs_valid = all(servers.get(name, {}).get("valid") for name in (MULTI, MULTI_ONE, SINGLE))
     valid = not result["problems"] and runs_valid and growth is not None
     ratios = None
     if valid:
-        ratios = {"rps": round(multi["rps"] / max(single["rps"], 0.1), 3),
-                  "p50": round(multi["p50_ms"] / max(single["p50_ms"], 0.001), 3),
-                  "p99": round(multi["p99_ms"] / max(single["p99_ms"], 0.001), 3),
-                  "cpu_per_request": round(multi["cpu_ms_per_request"]
-                                           / max(single["cpu_ms_per_request"], 1e-6), 3)}
+        ratios = _ratios(multi, single)
+        ratios["one_model"] = _ratios(servers[MULTI_ONE], single)
     goals = {
         "invoke_rps": _goal(
             f">= {GOALS['rps_ratio_min']:g}x single-model req/s (within 10%)",
@@ -108,10 +115,14 @@ def print_report(result: dict[str, Any]) -> None:
     table("multi-model endpoint: memory of the server's processes",
           ["", "RSS (MiB)", "PSS (MiB)", "RSS growth"], _memory_rows(result))
     servers: dict[str, dict[str, Any]] = result["servers"]
-    names = (MULTI, SINGLE)
+    names = (MULTI, MULTI_ONE, SINGLE)
     figures = [servers.get(n, {}) for n in names]
+    ratios = result["ratios"]
+    against = [ratios, ratios["one_model"], None] if ratios else [None, None, None]
     rows = [
         ("requests/s", *(_cell(f, "rps") for f in figures)),
+        ("req/s and CPU per request, x single-model",
+         *(f"{r['rps']}x / {r['cpu_per_request']}x" if r else "" for r in against)),
         ("p50 latency (ms)", *(_cell(f, "p50_ms") for f in figures)),
         ("p99 latency (ms)", *(_cell(f, "p99_ms") for f in figures)),
         ("CPU per request (ms)", *(_cell(f, "cpu_ms_per_request") for f in figures)),
