@@ -126,7 +126,8 @@ def check(c: Context, only: str | None = None, pytest_args: str = "") -> None:
         run_checks(ROOT, only=only, pytest_args=shlex.split(pytest_args))
 
 
-@task(help={"what": "serve, stream, package, build, transform, or all",
+@task(help={"what": "serve, stream, mme (multi-model endpoint, 100 models), package, "
+                    "build, transform, or all",
             "out": "folder for the JSON reports (default: dist/bench)",
             "size-mib": "size of the generated model folder for --what package"})
 def bench(c: Context, what: str = "all", out: str = "dist/bench",

@@ -11,8 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextlib.contextmanager
-def answering(status: int) -> Iterator[int]:
-    """A server on 127.0.0.1 answering every request with ``status``; yields its port."""
+def answering(status: int,
+              seen: list[tuple[str, str, dict[str, str]]] | None = None) -> Iterator[int]:
+    """A server on 127.0.0.1 answering every request with ``status``; yields its port.
+    Each request's method, path and headers are appended to ``seen`` when given."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -21,6 +23,8 @@ def answering(status: int) -> Iterator[int]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
+            if seen is not None:
+                seen.append((self.command, self.path, dict(self.headers.items())))
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagepack.bench.serve import _pick
+from sagepack.bench.serve import pick
 from sagepack.bench.serve_report import evaluate
 
 
@@ -64,7 +64,7 @@ def test_an_invalid_round_is_reported_even_when_another_round_was_better() -> No
     rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 1.0, "others_cpu_during_pct": 0.0},
               {**figures(0, 0, valid=False), "cpu_busy_before_pct": 2.0, "others_cpu_during_pct": 0.0},
               {**figures(4000, 4), "cpu_busy_before_pct": 3.0, "others_cpu_during_pct": 0.0}]
-    chosen = _pick(rounds)
+    chosen = pick(rounds)
     assert chosen["valid"] is False and chosen["cpu_busy_before_pct"] == 2.0
     assert [r["valid"] for r in chosen["rounds"]] == [True, False, True]
 
@@ -72,5 +72,5 @@ def test_an_invalid_round_is_reported_even_when_another_round_was_better() -> No
 def test_of_valid_rounds_the_one_with_most_requests_is_reported() -> None:
     rounds = [{**figures(3000, 5), "cpu_busy_before_pct": 40.0, "others_cpu_during_pct": 0.0},
               {**figures(4000, 4), "cpu_busy_before_pct": 1.0, "others_cpu_during_pct": 0.0}]
-    chosen = _pick(rounds)
+    chosen = pick(rounds)
     assert chosen["rps"] == 4000 and len(chosen["rounds"]) == 2

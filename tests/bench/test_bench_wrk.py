@@ -74,3 +74,35 @@ def test_real_wrk_run_against_a_server_answering_a_status(tmp_path: Path, status
     assert run.valid is valid
     if not valid:
         assert run.non_2xx == run.requests
+
+
+def test_a_rotating_script_refuses_what_lua_cannot_carry(tmp_path: Path) -> None:
+    with pytest.raises(SagepackError, match="cannot carry"):
+        wrk.write_rotating_script(tmp_path / "r.lua", b"[1]", [('/a"b', {})])
+    with pytest.raises(SagepackError, match="cannot carry"):
+        wrk.write_rotating_script(tmp_path / "r.lua", b"[1]", [("/a", {"X-A": "b c"})])
+    with pytest.raises(SagepackError, match="at least one target"):
+        wrk.write_rotating_script(tmp_path / "r.lua", b"[1]", [])
+
+
+@pytest.mark.slow
+def test_a_rotating_script_posts_to_every_target_with_its_headers(tmp_path: Path) -> None:
+    path = shutil.which("wrk")
+    if path is None:
+        pytest.skip("wrk is not installed")
+    targets = [(f"/models/m{i}/invoke", {"X-Amzn-SageMaker-Target-Model": f"m{i}.tar.gz"})
+               for i in range(3)]
+    script = wrk.write_rotating_script(tmp_path / "rotate.lua", b"[[1, 2]]", targets)
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    with answering(200, seen) as port:
+        run = wrk.run(path, f"http://127.0.0.1:{port}/", script, threads=1, connections=2,
+                      duration_s=1, timeout_s=2, what="test")
+    assert run.valid and run.requests > 3
+    counts = {target: 0 for target, _ in targets}
+    for method, target, headers in seen:
+        assert method == "POST" and headers["Content-Type"] == "application/json"
+        assert headers["X-Amzn-SageMaker-Target-Model"] == \
+            target.split("/")[2] + ".tar.gz"
+        assert headers["Content-Length"] == "8"
+        counts[target] += 1
+    assert all(count >= run.requests // 3 - 2 for count in counts.values()), counts

@@ -58,6 +58,20 @@ def test_two_models_with_the_same_handler_file_name_stay_apart(tmp_path: Path) -
     assert registry.get("one") is None and not registry.discard("one")
 
 
+def test_a_model_s_folder_is_made_once_not_per_invocation(tmp_path: Path) -> None:
+    registry = multimodel.Registry("inference.py")
+    url = archive(tmp_path, "one", 1)
+    registry.load("one", url)
+    registry.publish("one", "t", 0)
+    entry = registry.get("one")
+    try:
+        assert entry is not None and entry.model_dir == Path(url)
+        assert entry.model_dir is entry.model_dir  # what every invocation's context gets
+    finally:
+        del entry
+        registry.discard("one")
+
+
 def test_a_failing_model_fn_leaves_nothing_behind(tmp_path: Path) -> None:
     folder = write_model(tmp_path / "bad" / "model", """
         import helper_bad

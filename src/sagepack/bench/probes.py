@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import resource
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -26,18 +28,29 @@ PING_TIMEOUT_S = 2.0  # SageMaker's health-check timeout
 
 
 def request(port: int, path: str, body: bytes | None = None, *, timeout: float = 5.0,
-            content_type: str = "application/json") -> tuple[int, bytes]:
-    """GET (or POST ``body`` to) ``path`` on 127.0.0.1:``port``: (status, body)."""
+            content_type: str = "application/json",
+            method: str | None = None) -> tuple[int, bytes]:
+    """GET (or POST ``body`` to) ``path`` on 127.0.0.1:``port``: (status, body); ``method``
+    (``DELETE``...) instead of GET or POST when given."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         if body is None:
-            connection.request("GET", path)
+            connection.request(method or "GET", path)
         else:
-            connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+            connection.request(method or "POST", path, body=body,
+                               headers={"Content-Type": content_type})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def log_tail(log: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a server's log ('' if it cannot be read)."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def wait_ready(process: subprocess.Popen[bytes], port: int, started: float, *,
@@ -99,6 +112,11 @@ class BusyPings:
             "busy_ping_failures": len(self.failures),
             "busy_ping_failure_reasons": sorted(set(self.failures))[:5],
         }
+
+
+def load_average() -> list[float]:
+    """The machine's load average over 1, 5 and 15 minutes."""
+    return [round(v, 2) for v in os.getloadavg()]
 
 
 def machine_busy_pct(interval_s: float = 1.0) -> float:

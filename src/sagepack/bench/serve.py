@@ -31,6 +31,8 @@ from sagepack.bench.probes import (
     BusyPings,
     OthersCpu,
     ProcessTree,
+    load_average,
+    log_tail,
     machine_busy_pct,
     request,
     wait_ready,
@@ -43,7 +45,7 @@ from sagepack.processes import stop_group
 from sagepack.progress import say
 from sagepack.serving import parameters as p
 
-__all__ = ["bench_serve", "sample_body"]
+__all__ = ["bench_serve", "pick", "sample_body"]
 
 WRK_THREADS = 2
 WRK_TIMEOUT_S = 10.0
@@ -60,21 +62,10 @@ def sample_body(model_dir: Path) -> bytes:
     raise SagepackError(f"no samples/*.json or samples/*.csv in {model_dir} to send")
 
 
-def _log_tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Path,
              duration_s: float, connections: int) -> dict[str, Any]:
     busy_before = machine_busy_pct()
-    load_before = _load()
+    load_before = load_average()
     say(f"{spec.label}: starting (CPU {busy_before:.0f}% busy before, load {load_before[0]})")
     with log.open("wb") as output:
         process = subprocess.Popen(list(spec.command), env=spec.env, stdout=output,
@@ -102,14 +93,14 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
         others_pct = round(others.percent(), 1)
         rss_mib, pss_mib = tree.memory_mib()
     except SagepackError as exc:
-        raise SagepackError(f"{exc}\n--- {spec.label} log ({log}) ---\n{_log_tail(log)}") from exc
+        raise SagepackError(f"{exc}\n--- {spec.label} log ({log}) ---\n{log_tail(log)}") from exc
     finally:
         stop_group(process)
     figures: dict[str, Any] = {
         "valid": run.valid, "problems": run.problems, "wrk": run.as_dict(),
         "answer": answer.decode("utf-8", "replace"), "workers": spec.workers,
         "command": " ".join(spec.command[1:]),
-        "cpu_busy_before_pct": busy_before, "others_cpu_during_pct": others_pct, "load_before": load_before, "load_after": _load(),
+        "cpu_busy_before_pct": busy_before, "others_cpu_during_pct": others_pct, "load_before": load_before, "load_after": load_average(),
     }
     if run.valid:
         figures.update({
@@ -125,7 +116,7 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
     return figures
 
 
-def _pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The round reported for one server: the first invalid one if any round was invalid
     (a failure is never hidden by a better round), else the one with the most req/s; every
     round's summary is kept under ``rounds``."""
@@ -145,7 +136,7 @@ def bench_serve(model_dir: Path, out: Path, duration_s: float = 10, connections:
     ``out`` (JSON) and print the figures and goals.
 
     The servers are measured ``rounds`` times, in turn (the order reversed every other
-    round, so load from elsewhere falls on each alike); see :func:`_pick` for the round
+    round, so load from elsewhere falls on each alike); see :func:`pick` for the round
     reported.
     """
     wrk_path = shutil.which("wrk")
@@ -168,7 +159,7 @@ def bench_serve(model_dir: Path, out: Path, duration_s: float = 10, connections:
                                            base / f"{name}.log", duration_s, connections))
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    servers = {name: _pick(runs[name]) for name in names}
+    servers = {name: pick(runs[name]) for name in names}
     expected = servers[SAGEPACK]["answer"]
     for name, figures in servers.items():
         if figures["answer"] != expected:

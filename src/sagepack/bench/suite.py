@@ -11,7 +11,7 @@ from sagepack.config import Settings
 from sagepack.errors import SagepackError
 
 # The latency-sensitive serving benchmarks run first, before the disk-heavy ones.
-BENCHMARKS = ("serve", "stream", "package", "build", "transform")
+BENCHMARKS = ("serve", "stream", "mme", "package", "build", "transform")
 
 
 def run_benchmarks(settings: Settings, what: str, out: Path, *,
@@ -37,6 +37,10 @@ def run_benchmarks(settings: Settings, what: str, out: Path, *,
             from sagepack.bench.stream import bench_stream
 
             results[name] = bench_stream(target)
+        elif name == "mme":
+            from sagepack.bench.mme import bench_mme_of
+
+            results[name] = bench_mme_of(settings.select("iris")[0], target)
         elif name == "build":
             from sagepack.bench.build import bench_build
 

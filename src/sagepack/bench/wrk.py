@@ -10,7 +10,9 @@ its text output prints as "Non-2xx or 3xx responses".
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,35 @@ from sagepack.errors import SagepackError
 MARKER = "WRK_JSON "
 
 # A POST of one fixed body; ``done`` prints the summary as one JSON line after MARKER.
-SCRIPT = '''\
+_POST = '''\
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
+'''
 
+# The same body posted to each target in turn (its path, its headers), each request built once.
+_ROTATE = '''
+local targets = {{
+{targets}
+}}
+local built = {{}}
+local turn = 0
+
+init = function(args)
+  for index, target in ipairs(targets) do
+    local headers = {{["Content-Type"] = "application/json"}}
+    for name, value in pairs(target.headers) do headers[name] = value end
+    built[index] = wrk.format("POST", target.path, headers, wrk.body)
+  end
+end
+
+request = function()
+  turn = turn % #built + 1
+  return built[turn]
+end
+'''
+
+_DONE = '''
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -36,6 +62,10 @@ done = function(summary, latency, requests)
     latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout))
 end
 '''
+
+SCRIPT = _POST + _DONE
+
+_SAFE_LUA = re.compile(r"[A-Za-z0-9/._:-]+")
 
 _FIELDS = ("requests", "duration_us", "p50_us", "p90_us", "p99_us", "max_us",
            "connect_errors", "read_errors", "write_errors", "non_2xx", "timeouts")
@@ -112,13 +142,41 @@ def parse(stdout: str, stderr: str = "", returncode: int = 0, *, what: str = "wr
         timeouts=values["timeouts"])
 
 
-def write_script(path: Path, body: bytes) -> Path:
-    """The Lua script posting ``body``; refuses a body that would end the Lua string."""
+def _quoted(body: bytes) -> str:
     text = body.decode("utf-8")
     if "]==]" in text:
         raise SagepackError("the benchmark's request body contains ']==]', which wrk's "
                             "script cannot quote")
-    path.write_text(SCRIPT.format(body=text), encoding="utf-8")
+    return text
+
+
+def write_script(path: Path, body: bytes) -> Path:
+    """The Lua script posting ``body``; refuses a body that would end the Lua string."""
+    path.write_text(SCRIPT.format(body=_quoted(body)), encoding="utf-8")
+    return path
+
+
+def _lua_string(text: str) -> str:
+    if not _SAFE_LUA.fullmatch(text):
+        raise SagepackError(f"wrk's script cannot carry {text!r}: only letters, digits and "
+                            "/._:- are allowed in paths and headers")
+    return f'"{text}"'
+
+
+def write_rotating_script(path: Path, body: bytes,
+                          targets: Sequence[tuple[str, Mapping[str, str]]]) -> Path:
+    """The Lua script posting ``body`` to each ``(path, headers)`` of ``targets`` in turn
+    (each wrk thread goes round them on its own); the URL given to :func:`run` then only
+    names the server."""
+    if not targets:
+        raise SagepackError("wrk's rotating script needs at least one target")
+    rows = []
+    for target, headers in targets:
+        pairs = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+        rows.append(f"  {{path = {_lua_string(target)}, headers = {{{pairs}}}}},")
+    path.write_text((_POST + _ROTATE + _DONE).format(body=_quoted(body),
+                                                     targets="\n".join(rows)),
+                    encoding="utf-8")
     return path
 
 

@@ -26,7 +26,7 @@ import itertools
 import re
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,11 @@ class LoadedModel:
     #: Set when published, by the supervisor: the same in every worker.
     loaded_at: str = ""
     memory_bytes: int = 0
+    #: ``url`` as a path, made once: every invocation hands it to the handler's context.
+    model_dir: Path = field(init=False, repr=False)
 
-    @property
-    def model_dir(self) -> Path:
-        return Path(self.url)
+    def __post_init__(self) -> None:
+        self.model_dir = Path(self.url)
 
     def listed(self) -> dict[str, object]:
         """The entry of ``GET /models``."""
