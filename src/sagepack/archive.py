@@ -388,9 +388,10 @@ def package_models(settings: Settings, models: Sequence[ModelConfig], *,
     models = [m for m in models if not m.multi_model and m.model_data != UNCOMPRESSED]
     results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=epoch)
                for m in models]
-    table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
-          [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",
-            r.sha256[:16]] for m, r in zip(models, results, strict=True)])
+    if results:
+        table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
+              [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",
+                r.sha256[:16]] for m, r in zip(models, results, strict=True)])
     for r in results:
         print(f"{r.archive}  (manifest: {r.manifest.name})")
     return results

@@ -180,7 +180,7 @@ def _archive_digest(model: ModelConfig, dist: Path, upload: UploadSettings,
     return archive, digest
 
 
-def _files_target(settings: Settings, model: ModelConfig, upload: UploadSettings,
+def files_target(settings: Settings, model: ModelConfig, upload: UploadSettings,
                   problems: list[str]) -> FilesTarget | None:
     """The files ``invoke package`` listed, each hashed again: one that changed since is
     refused, as an archive that does not match its manifest is."""
@@ -306,7 +306,7 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
             if sbom is not None:
                 sboms.append(sbom)
         if model.model_data == UNCOMPRESSED:
-            files = _files_target(settings, model, upload, problems)
+            files = files_target(settings, model, upload, problems)
             file_sets.extend([files] if files is not None else [])
             found = None
         else:
