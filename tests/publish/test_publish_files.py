@@ -186,6 +186,10 @@ def test_publish_records_the_prefix_and_the_model_package_loads_it_uncompressed(
     repo = project.repository()
     images.make([f"{repo}:1.0.0-cpu"], {"app/model.txt": b"v1"})
     settings = project.settings()
+    dry = publish(settings, settings.select("demo"), ["cpu"], console=console, dry_run=True)
+    out = console.export_text(clear=True)
+    assert "(6 files, uncompressed)" in out and f"s3://{project.bucket}/{PREFIX}" in out
+    assert dry.file_sets == [] and stored(project.bucket) == {}
     first = publish(settings, settings.select("demo"), ["cpu"], console=console)
     [files] = first.file_sets
     assert (files.s3_uri, files.files, files.action) == \

@@ -191,7 +191,7 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
     console.print(head)
     _show(console, _table("Images", ("image", "local id", "push to"), [
         (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
-    _show(console, _table("Archives", ("archive", "sha256", "size", "upload to"), [
+    _show(console, _table("Model data", ("archive or listing", "sha256", "size", "upload to"), [
         (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]
         + [(f"{f.manifest} ({len(f.files)} files, uncompressed)", f"listing {f.digest}",
             str(f.size), f.s3_uri) for f in plan.file_sets]))
