@@ -23,6 +23,8 @@ from runtime_stream import StreamingRuntime, payload_part, stream_error
 
 from sagepack.deploy import deploy, undeploy
 from sagepack.errors import DeployError
+from sagepack.transform import TransformJob
+from sagepack.transform.remote import RemoteTarget, run_remote
 
 pytestmark = pytest.mark.services
 
@@ -95,6 +97,21 @@ def test_republished_data_under_the_same_uri_is_another_model(
     assert after.model_name != before
     assert after.model_request["PrimaryContainer"]["ModelDataSource"]["S3DataSource"][
         "S3Uri"] == f"s3://{project.bucket}/{PREFIX}"
+
+
+def test_a_remote_transform_of_uncompressed_data_is_refused_before_anything_is_sent(
+        project: Project, status_proxy: StatusProxy, console: Console, tmp_path: Any) -> None:
+    uncompressed(project)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("1,2\n")
+    settings = project.settings()
+    job = TransformJob(input=tmp_path / "in", output=tmp_path / "out",
+                       content_type="text/csv", accept="text/csv", split_type="Line")
+    with pytest.raises(DeployError, match="batch transform does not run a model whose data "
+                                          "is a ModelDataSource"):
+        run_remote(settings, settings.models["demo"], "cpu", job,
+                   RemoteTarget(input=str(tmp_path / "in")), console=console)
+    assert status_proxy.requests == []
 
 
 # --- streamed samples ----------------------------------------------------------------------

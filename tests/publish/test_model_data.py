@@ -141,3 +141,19 @@ def test_what_cannot_load_uncompressed_data_is_a_configuration_error(
         project.settings()
     assert "model_data" in str(caught.value) and message in str(caught.value)
     assert "sagepack.toml" in str(caught.value)
+
+
+def test_a_validated_model_package_of_uncompressed_data_is_refused(tmp_path: Path) -> None:
+    project = Project(root=tmp_path / "p", repository_prefix="sptest", bucket="b",
+                      registry="127.0.0.1:1")
+    project.root.mkdir()
+    (project.root / "artifacts" / "demo" / "samples").mkdir(parents=True)
+    validation = ('[validation]\ninput = "samples"\nexpected = "samples"\n'
+                  'content_type = "text/csv"\naccept = "text/csv"\n')
+    project.write(extra_model=UNCOMPRESSED + validation)
+    assert project.settings().models["demo"].validation is not None  # no package: fine
+    project.write(extra_model=UNCOMPRESSED + validation,
+                  extra_tool="create_model_package = true\n")
+    with pytest.raises(ConfigError, match=r"model_data: the model package's \[validation\] "
+                                          r"runs a batch transform"):
+        project.settings()

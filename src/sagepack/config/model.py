@@ -281,6 +281,11 @@ def load_model(model_root: Path, project: ProjectConfig,
     val_t = t.table("validation")
     if val_t is not None:
         validation = _load_validation(val_t, model_root)
+    if model_data == UNCOMPRESSED and val_t is not None and project.create_model_package:
+        t.problem("model_data", "the model package's [validation] runs a batch transform, "
+                                "and SageMaker's batch transform does not load uncompressed "
+                                "model data (a ModelDataSource): remove [validation] or use "
+                                "'compressed'")
     deploy = load_deploy(t.table("deploy"))
     t.finish()
 
