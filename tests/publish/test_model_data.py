@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,24 @@ def test_a_validated_model_package_of_uncompressed_data_is_refused(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"model_data: the model package's \[validation\] "
                                           r"runs a batch transform"):
         project.settings()
+
+
+def test_a_multi_model_image_is_not_tested_with_uncompressed_data(local: Project) -> None:
+    from sagepack.smoke.models_dir import test_archives
+
+    mme = local.root / "artifacts" / "mme"
+    (mme / "requirements").mkdir(parents=True)
+    (mme / "requirements" / "cpu.in").write_text("numpy\n")
+    (mme / "sagepack.toml").write_text(
+        'name = "mme"\nversion = "1.0.0"\nmulti_model = true\n'
+        'test_models = ["demo", "other"]\ncontent_types = ["text/csv"]\n'
+        'response_types = ["text/csv"]\n[variants.cpu]\n'
+        'requirements_in = "requirements/cpu.in"\nrequirements = "requirements/cpu.txt"\n')
+    other = local.root / "artifacts" / "other"
+    shutil.copytree(local.model_root, other)
+    toml = (other / "sagepack.toml").read_text()
+    (other / "sagepack.toml").write_text(toml.replace('name = "demo"', 'name = "other"')
+                                         .replace(UNCOMPRESSED, ""))
+    settings = local.settings()
+    with pytest.raises(ConfigError, match="'demo' has model_data = 'uncompressed'"):
+        test_archives(settings, settings.models["mme"])
