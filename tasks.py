@@ -66,7 +66,8 @@ def new(c: Context, name: str, from_: str, force: bool = False) -> None:
             "source-date-epoch": "timestamp for every member (default: $SOURCE_DATE_EPOCH or 0)"})
 def package(c: Context, model: str | None = None,
             source_date_epoch: str | None = None) -> None:
-    """Pack each model folder into a deterministic dist/<model>/model.tar.gz + manifest."""
+    """Pack each model folder into a deterministic dist/<model>/model.tar.gz + manifest
+    (with model_data = "uncompressed": the manifest of its files only)."""
     from sagepack.archive import package_models
 
     with _user_errors():

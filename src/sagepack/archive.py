@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
-from sagepack.config import IGNORE_FILE_NAME, MODEL_CONFIG_NAME, ModelConfig, Settings
+from sagepack.config import IGNORE_FILE_NAME, MODEL_CONFIG_NAME, UNCOMPRESSED, ModelConfig, Settings
 from sagepack.errors import ArchiveError, UnsafeArchiveError
 from sagepack.files import atomic_path, write_json
 
@@ -346,6 +346,7 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
 def package_models(settings: Settings, models: Sequence[ModelConfig], *,
                    source_date_epoch: int | str | None = None) -> list[PackResult]:
     """``invoke package``: pack each model into ``dist/<name>/`` and print a summary."""
+    from sagepack.model_data import package_files
     from sagepack.progress import table
 
     epoch = source_date_epoch if source_date_epoch is not None else \
@@ -353,12 +354,14 @@ def package_models(settings: Settings, models: Sequence[ModelConfig], *,
     for skipped in [m for m in models if m.multi_model]:
         print(f"{skipped.name}: a multi-model image has no archive of its own (it is tested "
               f"with the archives of {', '.join(skipped.test_models)})")
-    models = [m for m in models if not m.multi_model]
+    package_files(settings, [m for m in models if m.model_data == UNCOMPRESSED])
+    models = [m for m in models if not m.multi_model and m.model_data != UNCOMPRESSED]
     results = [pack(m, settings.project.dist_for(m.name), source_date_epoch=epoch)
                for m in models]
-    table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
-          [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",
-            r.sha256[:16]] for m, r in zip(models, results, strict=True)])
+    if results:
+        table("packaged", ["model", "files", "bytes in", "bytes out", "seconds", "sha256"],
+              [[m.name, r.files, f"{r.bytes_in:,}", f"{r.size:,}", f"{r.seconds:.2f}",
+                r.sha256[:16]] for m, r in zip(models, results, strict=True)])
     for r in results:
         print(f"{r.archive}  (manifest: {r.manifest.name})")
     return results

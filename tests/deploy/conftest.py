@@ -1,6 +1,6 @@
 """Fixtures of the deploy tests: the publishing tests' real moto server and project
-(imported from ``tests/publish``, not copied), a published record, and a proxy that shows
-what moto cannot (endpoint and job states changing over time)."""
+(imported from ``tests/publish``, not copied), a published record, and proxies that show
+what moto cannot (endpoint and job states changing over time, updates, streamed answers)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ project = _publish.project  # type: ignore[attr-defined]
 console = _publish.console  # type: ignore[attr-defined]
 
 from deploy_helpers import StatusProxy  # noqa: E402
+from runtime_stream import StreamingRuntime  # noqa: E402
 
 from sagepack.publish.localstack import LocalAws  # noqa: E402
 
@@ -47,3 +48,15 @@ def status_proxy(services: LocalAws, aws_env: dict[str, str],
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def streaming_runtime(services: LocalAws, aws_env: dict[str, str],
+                      monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamingRuntime]:
+    """SageMaker runtime through a proxy that answers InvokeEndpointWithResponseStream."""
+    runtime = StreamingRuntime(services.moto.url, services.moto.url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", runtime.url)
+    try:
+        yield runtime
+    finally:
+        runtime.stop()

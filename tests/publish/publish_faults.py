@@ -3,7 +3,8 @@
 While ``failing`` is set, every S3 UploadPart request with a part number of at least
 ``from_part`` is cut: the proxy reads ``cut_after`` bytes of its body, then drops the
 connection without answering, as a network failure mid-upload would. Everything else is
-forwarded unchanged.
+forwarded unchanged; each PUT is held ``put_delay_s`` before it is forwarded, and the most
+PUTs in flight at once is kept in ``max_in_flight`` (to show uploads run concurrently).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import http.client
 import socket
 import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from loopback import LoopbackServer, QuietHandler
@@ -30,6 +32,9 @@ class CuttingProxy(LoopbackServer):
         self.failing = False
         self.cuts = 0
         self.parts_forwarded = 0
+        self.put_delay_s = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         super().__init__(self._handler_class())
 
@@ -55,6 +60,13 @@ class CuttingProxy(LoopbackServer):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 body = self.read_body()
+                if self.command == "PUT":
+                    with proxy._lock:
+                        proxy.in_flight += 1
+                        proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                    time.sleep(proxy.put_delay_s)
+                    with proxy._lock:
+                        proxy.in_flight -= 1
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_HEADERS}
                 if body or self.command in ("PUT", "POST"):

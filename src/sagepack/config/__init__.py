@@ -18,11 +18,14 @@ expected. Nothing here runs inside an image, builds, or talks to Docker or AWS.
 from sagepack.config.deploy import DataCaptureSettings, DeploySettings, ServerlessSettings
 from sagepack.config.model import (
     ARTIFACT_MODES,
+    COMPRESSED,
     DEFAULT_EXCLUDES,
     IGNORE_FILE_NAME,
     MODEL_CONFIG_NAME,
+    MODEL_DATA,
     SPLIT_TYPES,
     STRATEGIES,
+    UNCOMPRESSED,
     ModelConfig,
     Sample,
     ValidationTransform,
@@ -41,6 +44,7 @@ from sagepack.config.settings import Settings, load, load_project_only
 
 __all__ = [
     "ARTIFACT_MODES",
+    "COMPRESSED",
     "DEFAULT_BASE_IMAGE",
     "DEFAULT_DEBIAN_MIRROR",
     "DEFAULT_DEBIAN_SECURITY_MIRROR",
@@ -48,8 +52,10 @@ __all__ = [
     "ENV_OVERRIDES",
     "IGNORE_FILE_NAME",
     "MODEL_CONFIG_NAME",
+    "MODEL_DATA",
     "SPLIT_TYPES",
     "STRATEGIES",
+    "UNCOMPRESSED",
     "DataCaptureSettings",
     "DeploySettings",
     "ModelConfig",

@@ -22,6 +22,10 @@ DEFAULT_EXCLUDES = (MODEL_CONFIG_NAME, IGNORE_FILE_NAME, "samples/", "requiremen
 SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
 STRATEGIES = ("SingleRecord", "MultiRecord")
 ARTIFACT_MODES = ("dynamic", "baked")
+#: How the model's files reach SageMaker: one ``model.tar.gz``, or each file as it is
+#: under an S3 prefix (``ModelDataSource``, ``CompressionType: None``).
+COMPRESSED, UNCOMPRESSED = "compressed", "uncompressed"
+MODEL_DATA = (COMPRESSED, UNCOMPRESSED)
 #: ``max_request_mb`` (asynchronous payloads, up to 1 GB) and ``timeout_s`` (up to 3,600 s).
 MAX_REQUEST_MB_RANGE = (1, 1024)
 TIMEOUT_S_RANGE = (1, 3600)
@@ -106,6 +110,8 @@ class ModelConfig:
     """A multi-model endpoint image: no model inside, models loaded through ``/models``."""
     test_models: tuple[str, ...] = ()
     """Multi-model: the models whose packaged archives ``invoke test`` loads into it."""
+    model_data: str = COMPRESSED
+    """``compressed`` (one ``model.tar.gz``) or ``uncompressed`` (the files under a prefix)."""
 
     def variant(self, name: str) -> Variant:
         try:
@@ -189,6 +195,19 @@ def _load_multi_model(t: Reader, mode: str) -> tuple[bool, tuple[str, ...]]:
     return multi, tests
 
 
+def _load_model_data(t: Reader, mode: str, multi_model: bool) -> str:
+    """``model_data``: uncompressed files are what a dynamic single-model image loads."""
+    data = t.choice("model_data", MODEL_DATA, COMPRESSED)
+    if data == UNCOMPRESSED and mode != "dynamic":
+        t.problem("model_data", "a baked image holds its model inside, so it loads no model "
+                                "data: 'uncompressed' needs artifact_mode = 'dynamic'")
+    if data == UNCOMPRESSED and multi_model:
+        t.problem("model_data", "a multi-model endpoint loads each model from a "
+                                "model.tar.gz archive: 'uncompressed' is for single-model "
+                                "images")
+    return data
+
+
 def _load_validation(t: Reader, model_root: Path) -> ValidationTransform | None:
     inp = t.path("input", model_root)
     expected = t.path("expected", model_root)
@@ -230,6 +249,7 @@ def load_model(model_root: Path, project: ProjectConfig,
     handler = t.get("handler", str, "code/inference.py") or "code/inference.py"
     mode = t.choice("artifact_mode", ARTIFACT_MODES, "dynamic")
     multi_model, test_models = _load_multi_model(t, mode)
+    model_data = _load_model_data(t, mode, multi_model)
     # A multi-model image has no handler of its own: each archive brings its code/.
     if not multi_model and not (model_root / handler).is_file():
         t.problem("handler", f"path does not exist: {model_root / handler}")
@@ -271,6 +291,11 @@ def load_model(model_root: Path, project: ProjectConfig,
     val_t = t.table("validation")
     if val_t is not None:
         validation = _load_validation(val_t, model_root)
+    if model_data == UNCOMPRESSED and val_t is not None and project.create_model_package:
+        t.problem("model_data", "the model package's [validation] runs a batch transform, "
+                                "and SageMaker's batch transform does not load uncompressed "
+                                "model data (a ModelDataSource): remove [validation] or use "
+                                "'compressed'")
     deploy = load_deploy(t.table("deploy"))
     t.finish()
 
@@ -290,4 +315,5 @@ def load_model(model_root: Path, project: ProjectConfig,
         model_package_group=package_group, env=env, deploy=deploy,
         max_request_mb=max_request_mb,
         timeout_s=timeout_s, multi_model=multi_model, test_models=test_models,
+        model_data=model_data,
     )

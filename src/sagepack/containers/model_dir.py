@@ -1,4 +1,5 @@
-"""The folder mounted at /opt/ml/model: the packaged archive, safely extracted."""
+"""The folder mounted at /opt/ml/model: the packaged archive, safely extracted, or with
+uncompressed model data the files ``invoke package`` listed, as SageMaker lays them out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sagepack.archive import ARCHIVE_NAME, safe_extract
-from sagepack.config import ModelConfig, Settings
+from sagepack.config import UNCOMPRESSED, ModelConfig, Settings
 from sagepack.containers.labels import artifact_mode
 from sagepack.errors import ArchiveError
 
@@ -38,11 +39,20 @@ def model_directory(settings: Settings, model: ModelConfig, *,
     """Yield the extracted model folder (``None`` for images with the model baked in).
 
     The archive ``invoke package`` wrote (``dist/<model>/model.tar.gz``) is extracted with
-    sagepack's safe extraction into a temporary folder, removed afterwards.
+    sagepack's safe extraction into a temporary folder, removed afterwards. A model with
+    uncompressed data gets exactly its listed files (each checked against its sha256), in
+    a temporary folder beside the manifest (:func:`sagepack.model_data.staged`).
     """
     # Baked: the model is in the image; multi-model: /opt/ml/models holds the models.
     if artifact_mode(labels, model.artifact_mode) == "baked" or model.multi_model:
         yield None
+        return
+    if archive is None and model.model_data == UNCOMPRESSED:
+        from sagepack.model_data import read_files, staged
+
+        with staged(read_files(settings, model),
+                    settings.project.dist_for(model.name)) as folder:
+            yield folder
         return
     archive = archive or archive_path(settings, model)
     if not archive.is_file():

@@ -3,7 +3,9 @@
 The plan and every size limit are worked out before anything is sent; ``dry_run`` prints
 them and stops. ``wait`` follows the endpoint to ``InService`` and then sends the model's
 samples; a failed endpoint is reported with its ``FailureReason`` and the CloudWatch log
-group its container writes to.
+group its container writes to. Once the endpoint is known to run the planned config (and
+no sample failed), the configs and models it ran before are deleted
+(:mod:`~sagepack.deploy.superseded`); until then they are kept, for a rollback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from sagepack.config import ModelConfig, Settings
-from sagepack.deploy import endpoint, samples
+from sagepack.deploy import endpoint, samples, superseded
 from sagepack.deploy.endpoint import Step
 from sagepack.deploy.limits import check_limits
 from sagepack.deploy.plan import DeployPlan, make_plan, resource_name
@@ -91,6 +93,7 @@ def deploy(settings: Settings, model: ModelConfig, variant: str = "cpu", *,
         report.steps = endpoint.apply(sm, plan, console)
         if wait:
             _wait(sm, runtime, plan, report, console)
+        _clean_up(sm, plan, report, console, wait=wait)
     print_steps(console, report.steps, report.samples)
     _raise_for_samples(report)
     return report
@@ -116,6 +119,38 @@ def _wait(sm: Any, runtime: Any, plan: DeployPlan, report: DeployReport,
                           f"{plan.config_name}: the update was rolled back ({reason}); see "
                           f"CloudWatch log group {plan.log_group}")
     report.samples = samples.check_samples(runtime, plan, console)
+
+
+def _confirmed(sm: Any, plan: DeployPlan, report: DeployReport, wait: bool) -> str | None:
+    """Why the endpoint is not known to run the planned config yet (None when it is)."""
+    if any(r.status == FAILED for r in report.samples):
+        return "a sample failed"
+    if wait:
+        return None
+    if report.steps[-1].action != "kept":
+        return "the endpoint is not InService on it yet (invoke deploy --wait deletes them)"
+    found = sm.describe_endpoint(EndpointName=plan.endpoint_name)
+    if found.get("EndpointStatus") != "InService" or \
+            found.get("EndpointConfigName") != plan.config_name:
+        return (f"the endpoint is {found.get('EndpointStatus')} (invoke deploy --wait deletes "
+                "them)")
+    return None
+
+
+def _clean_up(sm: Any, plan: DeployPlan, report: DeployReport, console: Console, *,
+              wait: bool) -> None:
+    """Delete what the endpoint ran before, once it is known to run the planned config."""
+    found = superseded.find(sm, plan.endpoint_name, current_config=plan.config_name,
+                            current_models=superseded.current(sm, plan.config_name))
+    if not found:
+        return
+    reason = _confirmed(sm, plan, report, wait)
+    if reason is not None:
+        names = ", ".join(f"{f.kind} {f.name}" for f in found)
+        console.print(f"kept {names}: what endpoint {plan.endpoint_name} ran before "
+                      f"{plan.config_name}, kept for a rollback since {reason}")
+        return
+    report.steps += superseded.delete(sm, found, console)
 
 
 def _raise_for_samples(report: DeployReport) -> None:

@@ -18,8 +18,10 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import container_env
 from sagepack.deploy.published import Release
 from sagepack.errors import DeployError
+from sagepack.model_data import container_data
 
 MANAGED_TAG = "sagepack:managed"
+ENDPOINT_TAG = "sagepack:endpoint"
 MAX_NAME = 63
 
 
@@ -94,14 +96,20 @@ def execution_role(settings: Settings) -> str:
 
 def model_request(settings: Settings, model: ModelConfig, variant: Variant, release: Release,
                   resource_tags: dict[str, str]) -> dict[str, Any]:
-    """``CreateModel``: the published image by digest, its archive and environment."""
+    """``CreateModel``: the published image by digest, its model data and environment.
+
+    The name's hash covers the request, the data's sha256 (a republished archive under the
+    same URI is another model) and the tags: each endpoint has models of its own, so the
+    ones it no longer runs can be deleted without touching another endpoint's."""
     body: dict[str, Any] = {
         "ExecutionRoleArn": execution_role(settings),
-        "PrimaryContainer": {"Image": release.image, "ModelDataUrl": release.model_data_url,
+        "PrimaryContainer": {"Image": release.image,
+                             **container_data(release.model_data_url, release.model_data),
                              "Environment": container_env(model, variant)},
         "EnableNetworkIsolation": model.deploy.network_isolation,
     }
-    name = resource_name(model.name, model.version, variant.name, _short_hash(body))
+    identity = {"request": body, "data": release.model_data_sha256, "tags": resource_tags}
+    name = resource_name(model.name, model.version, variant.name, _short_hash(identity))
     return {"ModelName": name, **body, "Tags": tags(resource_tags)}
 
 
@@ -164,6 +172,11 @@ def _deployment_config(model: ModelConfig) -> dict[str, Any] | None:
     return config
 
 
+def config_prefix(endpoint: str) -> str:
+    """What every endpoint config name of ``endpoint`` starts with (before ``-<hash>``)."""
+    return resource_name(endpoint, limit=MAX_NAME - 9)
+
+
 def make_plan(settings: Settings, model: ModelConfig, variant: Variant,
               release: Release) -> DeployPlan:
     """The deploy of ``model``'s ``variant`` as ``release`` describes it."""
@@ -184,14 +197,14 @@ def make_plan(settings: Settings, model: ModelConfig, variant: Variant,
     endpoint = resource_name(d.endpoint_name or f"{model.name}-{variant.name}")
     resource_tags = {MANAGED_TAG: "true", "sagepack:model": model.name,
                      "sagepack:version": model.version, "sagepack:variant": variant.name,
-                     "sagepack:endpoint": endpoint}
+                     ENDPOINT_TAG: endpoint}
     mreq = model_request(settings, model, variant, release, resource_tags)
     body: dict[str, Any] = {"ProductionVariants": [
         _production_variant(model, variant, mreq["ModelName"])]}
     capture = _data_capture(model)
     if capture is not None:
         body["DataCaptureConfig"] = capture
-    config_name = resource_name(endpoint, limit=MAX_NAME - 9) + "-" + _short_hash(body)
+    config_name = config_prefix(endpoint) + "-" + _short_hash(body)
     creq = {"EndpointConfigName": config_name, **body, "Tags": tags(resource_tags)}
     return DeployPlan(model=model, variant=variant, release=release,
                       region=settings.project.region, endpoint_name=endpoint,

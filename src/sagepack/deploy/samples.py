@@ -1,8 +1,11 @@
 """The model's ``[[samples]]`` sent to the deployed endpoint, answers compared.
 
 Each sample goes through ``sagemaker-runtime`` ``InvokeEndpoint`` with its content type and
-Accept; the answer is compared with the expected response by :mod:`sagepack.compare` (the
-one tolerance comparison), and the latency seen by the client is reported.
+Accept, or, a sample with ``stream = true``, through ``InvokeEndpointWithResponseStream``,
+whose ``PayloadPart`` events are joined into the answer (a ``ModelStreamError`` or
+``InternalStreamFailure`` event fails it). The answer is compared with the expected
+response by :mod:`sagepack.compare` (the one tolerance comparison), and the latency seen
+by the client is reported (for a stream, also the time to its first part).
 
 An answer proves something only when the model gave it. One from an endpoint that is not
 SageMaker's (a local stand-in such as moto, which answers canned bodies) is
@@ -46,29 +49,65 @@ def _media(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
 
 
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    response: dict[str, Any]
+    parts: int | None = None  # a stream's PayloadPart events
+    first_part_ms: float | None = None
+
+
+def _stream(runtime: Any, plan: DeployPlan, sample: Sample, body: bytes,
+            start: float) -> Answer:
+    response = runtime.invoke_endpoint_with_response_stream(
+        EndpointName=plan.endpoint_name, Body=body, ContentType=sample.content_type,
+        Accept=sample.accept)
+    parts: list[bytes] = []
+    first: float | None = None
+    for event in response["Body"]:  # an error event raises botocore's EventStreamError
+        part = event.get("PayloadPart")
+        if part is not None:
+            first = first if first is not None else (time.perf_counter() - start) * 1000
+            parts.append(bytes(part.get("Bytes", b"")))
+    return Answer(b"".join(parts), response, len(parts), first)
+
+
+def _invoke(runtime: Any, plan: DeployPlan, sample: Sample, body: bytes,
+            start: float) -> Answer:
+    if sample.stream:
+        return _stream(runtime, plan, sample, body, start)
+    response = runtime.invoke_endpoint(EndpointName=plan.endpoint_name, Body=body,
+                                       ContentType=sample.content_type, Accept=sample.accept)
+    return Answer(response["Body"].read(), response)
+
+
 def check_sample(runtime: Any, plan: DeployPlan, sample: Sample) -> SampleResult:
     from botocore.exceptions import BotoCoreError, ClientError
 
     body = sample.body.read_bytes()
+    call = "InvokeEndpointWithResponseStream" if sample.stream else "InvokeEndpoint"
     start = time.perf_counter()
     try:
-        response = runtime.invoke_endpoint(EndpointName=plan.endpoint_name, Body=body,
-                                           ContentType=sample.content_type,
-                                           Accept=sample.accept)
-        answer = response["Body"].read()
+        answer = _invoke(runtime, plan, sample, body, start)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         return SampleResult(sample.name, FAILED, None,
-                            f"InvokeEndpoint refused: {error.get('Code', '?')}: "
+                            f"{call} refused: {error.get('Code', '?')}: "
                             f"{error.get('Message', exc)} (the container's log: CloudWatch "
                             f"log group {plan.log_group})")
     except BotoCoreError as exc:
-        return SampleResult(sample.name, FAILED, None, f"InvokeEndpoint failed: {exc}")
+        return SampleResult(sample.name, FAILED, None, f"{call} failed: {exc}")
     latency = (time.perf_counter() - start) * 1000
-    diffs = expected_diffs(answer, sample.expected, sample.accept)
+    response = answer.response
+    diffs = expected_diffs(answer.body, sample.expected, sample.accept)
     verdict = ("answered (no expected response to compare)" if sample.expected is None else
                "matches the expected response" if not diffs else
                "differs from the expected response: " + "; ".join(diffs[:3]))
+    if answer.parts == 0:
+        diffs, verdict = ["no PayloadPart"], "is an empty stream (no PayloadPart event)"
+    elif answer.parts is not None:
+        verdict += (f" (streamed in {answer.parts} part(s), the first after "
+                    f"{answer.first_part_ms or 0:.0f} ms)")
     where = stand_in(runtime)
     if where is not None:
         return SampleResult(sample.name, INCONCLUSIVE, latency,

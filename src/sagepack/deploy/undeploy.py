@@ -2,7 +2,8 @@
 
 Every resource is checked before the first deletion: each must carry sagepack's
 ``sagepack:managed=true`` tag. One without it is refused by name, and then nothing at all
-is deleted.
+is deleted. The configs and models the endpoint ran before an update, when a deploy has
+not deleted them yet (:mod:`~sagepack.deploy.superseded`), are deleted too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
+from sagepack.deploy import superseded
 from sagepack.deploy.endpoint import Step, describe, is_managed
 from sagepack.deploy.plan import MANAGED_TAG
 from sagepack.errors import DeployError
@@ -38,6 +40,9 @@ def undeploy(sm: Any, endpoint_name: str, console: Console) -> list[Step]:
         raise DeployError(f"refusing to undeploy {endpoint_name}: not created by sagepack "
                           f"(no {MANAGED_TAG}=true tag): {', '.join(refused)}; nothing was "
                           "deleted")
+    models = {name for kind, name, _ in found if kind == "model"}
+    older = superseded.find(sm, endpoint_name, current_config=config_name,
+                            current_models=models)
     steps = []
     for kind, name, arn in found:
         if kind == "endpoint":
@@ -48,4 +53,4 @@ def undeploy(sm: Any, endpoint_name: str, console: Console) -> list[Step]:
             sm.delete_model(ModelName=name)
         console.print(f"delete {kind} {name}")
         steps.append(Step(kind, name, "deleted", arn))
-    return steps
+    return steps + superseded.delete(sm, older, console, why="earlier")

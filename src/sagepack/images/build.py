@@ -26,7 +26,7 @@ import sagepack
 from sagepack import labels as keys
 from sagepack.archive import ARCHIVE_NAME
 from sagepack.checks import CheckResult
-from sagepack.config import ModelConfig, Settings, Variant
+from sagepack.config import UNCOMPRESSED, ModelConfig, Settings, Variant
 from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.files import write_json
 from sagepack.images import checks as image_checks
@@ -45,7 +45,7 @@ from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.environment import BuildEnvironment
-from sagepack.images.load_check import check_model_load
+from sagepack.images.load_check import check_listed_model_load, check_model_load
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
 from sagepack.images.report import make_report, print_report
 from sagepack.images.sbom import make_sbom, sbom_name
@@ -227,9 +227,13 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         results.append(check_cuda_runtime(engine_client, image_id, var.cuda))
     results.append(check_secret_files(engine_client, image_id, var.base_image,
                                       settings.project.supply))
-    results.append(check_model_load(
-        engine_client, image_id, baked=mode == "baked" or model.multi_model,
-        archive=settings.project.dist_for(model.name) / ARCHIVE_NAME))
+    if model.model_data == UNCOMPRESSED:  # the listed files, as SageMaker lays them out
+        results.append(check_listed_model_load(engine_client, image_id, settings,
+                                               model))
+    else:
+        results.append(check_model_load(
+            engine_client, image_id, baked=mode == "baked" or model.multi_model,
+            archive=settings.project.dist_for(model.name) / ARCHIVE_NAME))
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:

@@ -8,8 +8,9 @@ those warnings, and fails when the model does not load.
 
 Where the model comes from: a baked image holds it; a dynamic one is given the packaged
 archive (``dist/<model>/model.tar.gz``, extracted safely) read-only at ``/opt/ml/model``,
-as SageMaker would. Without a packaged archive the check is skipped, and says so; a
-multi-model image loads no model at start, and the check says that too.
+as SageMaker would, or with uncompressed model data the files ``invoke package`` listed.
+Without a packaged archive (or listing) the check is skipped, and says so; a multi-model
+image loads no model at start, and the check says that too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 import docker
 
 from sagepack.checks import SKIPPED, CheckResult
+from sagepack.config import ModelConfig, Settings
+from sagepack.errors import ArchiveError
 from sagepack.images.checks import run_in_image
 from sagepack.serving.cli import check_result
 from sagepack.serving.parameters import DEFAULT_MODEL_DIR
@@ -41,6 +44,23 @@ def check_model_load(client: docker.DockerClient, image: str, *,
     with tempfile.TemporaryDirectory(prefix="sagepack-load-check-") as work:
         folder = safe_extract(archive, Path(work) / "model")
         return _run(client, image, folder)
+
+
+def check_listed_model_load(client: docker.DockerClient, image: str, settings: Settings,
+                            model: ModelConfig) -> CheckResult:
+    """Run ``serve --check`` with the files of uncompressed model data mounted."""
+    from sagepack.model_data import manifest_path, read_files, staged
+
+    if not manifest_path(settings, model).is_file():
+        return CheckResult(CHECK_NAME, SKIPPED, detail="no packaged model data to load: run "
+                           "`invoke package` first to check the model loads in the image")
+    try:
+        data = read_files(settings, model)
+        with staged(data, settings.project.dist_for(model.name)) as folder:
+            return _run(client, image, folder)
+    except ArchiveError as exc:
+        return CheckResult(CHECK_NAME, SKIPPED, detail=f"the packaged model data cannot be "
+                           f"mounted: {exc}")
 
 
 def _run(client: docker.DockerClient, image: str, model_dir: Path | None) -> CheckResult:

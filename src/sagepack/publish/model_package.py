@@ -1,4 +1,5 @@
-"""SageMaker model packages: a variant's image (by digest) with its model's archive.
+"""SageMaker model packages: a variant's image (by digest) with its model's archive (or,
+with uncompressed model data, the files' prefix as ``ModelDataSource``).
 
 Without ``model_package_group`` a package is unversioned (what AWS Marketplace lists)
 and named ``<model>-<version>-<variant>``; with one, each publish that changes the image
@@ -14,6 +15,7 @@ from typing import Any
 
 from sagepack.config import ValidationTransform
 from sagepack.errors import PublishError
+from sagepack.model_data import container_data, container_data_uri
 from sagepack.publish.plan import PackageTarget
 from sagepack.publish.s3 import put_small
 
@@ -86,7 +88,8 @@ def package_request(target: PackageTarget, *, image: str, model_data_url: str,
         "ModelPackageDescription": (model.description or
                                     f"{model.name} {model.version} ({target.variant})")[:1000],
         "InferenceSpecification": {
-            "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
+            "Containers": [{"Image": image,
+                            **container_data(model_data_url, model.model_data)}],
             "SupportedContentTypes": list(model.content_types),
             "SupportedResponseMIMETypes": list(model.response_types),
             "SupportedRealtimeInferenceInstanceTypes": list(model.realtime_instance_types),
@@ -115,7 +118,7 @@ def _container(described: dict[str, Any]) -> tuple[str | None, str | None]:
     containers = described.get("InferenceSpecification", {}).get("Containers", [])
     if not containers:
         return None, None
-    return containers[0].get("Image"), containers[0].get("ModelDataUrl")
+    return containers[0].get("Image"), container_data_uri(containers[0])
 
 
 def _describe(sm: Any, name: str) -> dict[str, Any] | None:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sagepack import labels as keys
 from sagepack.archive import ARCHIVE_NAME
-from sagepack.config import ModelConfig, ProjectConfig, Settings
-from sagepack.errors import PublishError
+from sagepack.config import UNCOMPRESSED, ModelConfig, ProjectConfig, Settings
+from sagepack.errors import ArchiveError, PublishError
 from sagepack.images.sbom import sbom_name
 from sagepack.images.tags import version_tag
 from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
@@ -26,6 +27,8 @@ REPORT_NAME = "publish.json"
 ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
                       r"(?:\.cn)?$")
 SHA_TAG = "^[0-9a-f]{{7,40}}-{variant}$"
+DATA_FOLDER = "model"  # uncompressed model data: <prefix>/<model>/<version>/model/<file>
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,27 @@ class ArchiveTarget:
 
 
 @dataclass(frozen=True)
+class FilesTarget:
+    """Uncompressed model data: each listed file and its key under one S3 prefix."""
+
+    model: str
+    version: str
+    bucket: str
+    prefix: str  # ends with "/": SageMaker loads every object below it
+    files: tuple[ArchiveTarget, ...]
+    digest: str  # sha256 of the listing (names, sizes, sha256)
+    manifest: Path
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.digest.size for f in self.files)
+
+
+@dataclass(frozen=True)
 class PackageTarget:
     """One SageMaker model package: a variant's image with its model's archive."""
 
@@ -88,6 +112,7 @@ class PublishPlan:
     packages: tuple[PackageTarget, ...]
     dist: dict[str, Path]
     sboms: tuple[ArchiveTarget, ...] = ()  # each variant's SBOM, beside the archive
+    file_sets: tuple[FilesTarget, ...] = ()  # uncompressed model data, instead of archives
     notes: tuple[str, ...] = ()  # what the plan leaves out, said before publishing
 
     @property
@@ -105,6 +130,12 @@ def archive_key(project: ProjectConfig, model: ModelConfig) -> str:
     """``<prefix>/<model>/<version>/model.tar.gz``."""
     parts = [project.s3_prefix, model.name, model.version, ARCHIVE_NAME]
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+def data_prefix(project: ProjectConfig, model: ModelConfig) -> str:
+    """``<prefix>/<model>/<version>/model/``: the trailing slash keeps SageMaker from also
+    loading ``model.tar.gz`` or the SBOMs beside it."""
+    return f"{archive_key(project, model).rpartition('/')[0]}/{DATA_FOLDER}/"
 
 
 def default_registry(project: ProjectConfig, account_id: str | None) -> str | None:
@@ -148,6 +179,47 @@ def _archive_digest(model: ModelConfig, dist: Path, upload: UploadSettings,
                         f"--model {model.name}")
         return None
     return archive, digest
+
+
+def files_target(settings: Settings, model: ModelConfig, upload: UploadSettings,
+                  problems: list[str]) -> FilesTarget | None:
+    """The files ``invoke package`` listed, each hashed again: one that changed since is
+    refused, as an archive that does not match its manifest is."""
+    from sagepack.model_data import read_files
+
+    try:
+        listing = read_files(settings, model)
+    except ArchiveError as exc:
+        problems.append(str(exc))
+        return None
+    project = settings.project
+    prefix = data_prefix(project, model)
+
+    def digest(path: Path) -> FileDigest | None:
+        return digest_file(path, upload) if path.is_file() else None
+
+    with ThreadPoolExecutor(max(1, upload.concurrency)) as pool:
+        digests = list(pool.map(digest, [f.path for f in listing.files]))
+    targets = []
+    again = f"re-run: invoke package --model {model.name}"
+    for file, found in zip(listing.files, digests, strict=True):
+        key = prefix + file.name
+        if found is None:
+            problems.append(f"{file.path}: listed in {listing.manifest} but missing; {again}")
+        elif (found.sha256, found.size) != (file.sha256, file.size):
+            problems.append(f"{file.path}: sha256 {found.sha256} ({found.size} bytes) does not "
+                            f"match {listing.manifest} (sha256 {file.sha256}, {file.size} "
+                            f"bytes); {again}")
+        elif len(key.encode()) > MAX_KEY_BYTES:
+            problems.append(f"{file.path}: its S3 key would be longer than {MAX_KEY_BYTES} "
+                            f"bytes ({key[:60]}...)")
+        else:
+            targets.append(ArchiveTarget(model=model.name, version=model.version,
+                                         path=file.path, digest=found,
+                                         bucket=project.s3_bucket, key=key))
+    return FilesTarget(model=model.name, version=model.version, bucket=project.s3_bucket,
+                       prefix=prefix, files=tuple(targets), digest=listing.digest,
+                       manifest=listing.manifest)
 
 
 def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, variant: str,
@@ -226,6 +298,7 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
     archives: list[ArchiveTarget] = []
     packages: list[PackageTarget] = []
     sboms: list[ArchiveTarget] = []
+    file_sets: list[FilesTarget] = []
     notes: list[str] = []
     dist: dict[str, Path] = {}
     for model in models:
@@ -249,7 +322,12 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
                                 upload, problems, notes) if targets else None
             if sbom is not None:
                 sboms.append(sbom)
-        found = _archive_digest(model, dist[model.name], upload, problems)
+        if model.model_data == UNCOMPRESSED:
+            files = files_target(settings, model, upload, problems)
+            file_sets.extend([files] if files is not None else [])
+            found = None
+        else:
+            found = _archive_digest(model, dist[model.name], upload, problems)
         if found is not None:
             archives.append(ArchiveTarget(model=model.name, version=model.version,
                                           path=found[0], digest=found[1],
@@ -268,4 +346,4 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
                        bucket=project.s3_bucket, kms_key_id=project.kms_key_id,
                        tag_mutability=project.tag_mutability, images=tuple(images),
                        archives=tuple(archives), packages=tuple(packages), dist=dist,
-                       sboms=tuple(sboms), notes=tuple(notes))
+                       sboms=tuple(sboms), notes=tuple(notes), file_sets=tuple(file_sets))

@@ -16,7 +16,7 @@ from rich.console import Console
 from sagepack.config import ModelConfig, Settings
 from sagepack.errors import PublishError
 from sagepack.images.tags import version_tag
-from sagepack.publish import ecr, model_package, s3, scan, validation
+from sagepack.publish import ecr, model_package, s3, s3_files, scan, validation
 from sagepack.publish.aws import (
     AwsClients,
     aws_errors,
@@ -103,7 +103,7 @@ def _archive_steps(client: Any, targets: Sequence[ArchiveTarget], *, force: bool
 
 
 def _package_conflicts(clients: AwsClients, packages: Sequence[PackageTarget],
-                       image_steps: Sequence[ImageStep], archive_steps: Sequence[ArchiveStep],
+                       image_steps: Sequence[ImageStep], unchanged_data: set[str],
                        registry: str, conflicts: list[str]) -> None:
     """An unversioned package that exists with another image or archive (before --force)."""
     from botocore.exceptions import ClientError
@@ -119,12 +119,10 @@ def _package_conflicts(clients: AwsClients, packages: Sequence[PackageTarget],
         image = containers[0].get("Image") if containers else None
         step = next((s for s in image_steps if s.target.model == target.model.name
                      and s.target.variant == target.variant), None)
-        archive = next((a for a in archive_steps if a.target.model == target.model.name), None)
         expected = None
         if step is not None and step.action == "skip" and step.remote is not None:
             expected = f"{registry}/{step.target.repository}@{step.remote.digest}"
-        unchanged = archive is not None and archive.action == "skip"
-        if expected != image or not unchanged:
+        if expected != image or target.model.name not in unchanged_data:
             conflicts.append(f"model package {target.name} already exists with image {image}; "
                              "re-run with --force to replace it")
 
@@ -224,8 +222,12 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
         image_steps = _image_steps(api, plan.images, force=force, conflicts=conflicts)
         archive_steps = _archive_steps(clients.s3, plan.archives, force=force,
                                        conflicts=conflicts)
+        files_steps = s3_files.files_steps(clients.s3, plan.file_sets, force=force,
+                                           settings=upload, conflicts=conflicts)
+        unchanged = {a.target.model for a in archive_steps if a.action == "skip"} | \
+            {f.target.model for f in files_steps if not (f.upload or f.extra)}
         if not force:
-            _package_conflicts(clients, plan.packages, image_steps, archive_steps, registry,
+            _package_conflicts(clients, plan.packages, image_steps, unchanged, registry,
                                conflicts)
         refuse("refusing to overwrite what is already published", conflicts)
 
@@ -247,6 +249,10 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
         for astep in archive_steps:
             report.archives.append(_do_archive(astep, clients, plan.kms_key_id, upload,
                                                console))
+        for fstep in files_steps:
+            report.file_sets.append(s3_files.publish_files(
+                clients.s3, fstep, kms_key_id=plan.kms_key_id, settings=upload,
+                console=console))
         for sbom in plan.sboms:
             report.sboms.append(_do_sbom(sbom, clients, plan.kms_key_id, console))
         # --- model packages -----------------------------------------------------------
@@ -347,14 +353,15 @@ def _do_package(target: PackageTarget, report: PublishReport, clients: AwsClient
                 role_arn: str | None) -> PackageResult:
     name = target.model.name
     image = _package_image(target, report)
-    archive = next((a for a in report.archives if a.model == name), None)
-    if image is None or archive is None:
-        raise PublishError(f"model package {target.name}: its image or archive was not "
+    data = next((a.s3_uri for a in report.archives if a.model == name), None) or \
+        next((f.s3_uri for f in report.file_sets if f.model == name), None)
+    if image is None or data is None:
+        raise PublishError(f"model package {target.name}: its image or model data was not "
                            "published in this run")
     validation_input = model_package.upload_validation_input(clients.s3, target, bucket,
                                                              kms_key_id)
     request = model_package.package_request(target, image=image.reference,
-                                            model_data_url=archive.s3_uri,
+                                            model_data_url=data,
                                             validation_input=validation_input, bucket=bucket,
                                             role_arn=role_arn)
     result = model_package.ensure_package(clients.sagemaker, target, request, force=force)

@@ -49,6 +49,25 @@ class ArchiveResult:
     variant: str | None = None  # an SBOM's variant
 
 
+@dataclass(frozen=True)
+class FilesResult:
+    """Uncompressed model data published below one prefix."""
+
+    model: str
+    s3_uri: str  # the prefix, ending with "/"
+    sha256: str  # of the listing
+    size: int
+    files: int
+    uploaded: int
+    skipped: int
+    deleted: int
+    action: str  # "uploaded", "skipped" or "replaced"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "uncompressed", "s3_uri": self.s3_uri, "sha256": self.sha256,
+                "size": self.size, "files": self.files}
+
+
 @dataclass
 class PublishReport:
     """The outcome of :func:`sagepack.publish.publish` (or its plan, on a dry run)."""
@@ -61,13 +80,14 @@ class PublishReport:
     archives: list[ArchiveResult] = field(default_factory=list)
     packages: list[PackageResult] = field(default_factory=list)
     sboms: list[ArchiveResult] = field(default_factory=list)
+    file_sets: list[FilesResult] = field(default_factory=list)
     scans: dict[str, ScanVerdict] = field(default_factory=dict)  # by manifest digest
     written: list[Path] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         actions = [r.action for r in self.images] + [r.action for r in self.archives] + \
-            [r.action for r in self.packages]
+            [r.action for r in self.packages] + [r.action for r in self.file_sets]
         return any(a != "skipped" for a in actions)
 
     def model_record(self, model: str, version: str) -> dict[str, Any]:
@@ -89,6 +109,8 @@ class PublishReport:
             "archive": next(({"s3_uri": r.s3_uri, "sha256": r.sha256, "size": r.size,
                               "version_id": r.version_id}
                              for r in self.archives if r.model == model), None),
+            "model_data": next((r.as_dict() for r in self.file_sets if r.model == model),
+                               None),
             "model_packages": [{"variant": p.variant, "name": p.name, "arn": p.arn}
                                for p in self.packages if p.model == model],
         }
@@ -145,7 +167,11 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
                                 if p.get("variant") not in variants] + new["model_packages"]
     merged["sboms"] = [b for b in old.get("sboms", []) if b.get("variant") not in variants] \
         + new.get("sboms", [])
-    merged["archive"] = new["archive"] or old.get("archive")
+    # One model data per release: an archive, or the uncompressed files' prefix.
+    merged["archive"] = new["archive"] or (None if new.get("model_data")
+                                           else old.get("archive"))
+    merged["model_data"] = new.get("model_data") or (None if new["archive"]
+                                                     else old.get("model_data"))
     return merged
 
 
@@ -165,8 +191,10 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
     console.print(head)
     _show(console, _table("Images", ("image", "local id", "push to"), [
         (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
-    _show(console, _table("Archives", ("archive", "sha256", "size", "upload to"), [
-        (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]))
+    _show(console, _table("Model data", ("archive or listing", "sha256", "size", "upload to"), [
+        (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]
+        + [(f"{f.manifest} ({len(f.files)} files, uncompressed)", f"listing {f.digest}",
+            str(f.size), f.s3_uri) for f in plan.file_sets]))
     for note in plan.notes:
         console.print(f"note: {note}")
     if plan.packages:
@@ -180,6 +208,9 @@ def print_report(console: Console, report: PublishReport) -> None:
     rows = [(r.action, "image", r.uri, r.digest) for r in report.images]
     rows += [(r.action, "archive", r.s3_uri, f"sha256:{r.sha256}") for r in report.archives]
     rows += [(r.action, "SBOM", r.s3_uri, f"sha256:{r.sha256}") for r in report.sboms]
+    rows += [(r.action, "model data", r.s3_uri,
+              f"{r.files} files ({r.uploaded} uploaded, {r.skipped} skipped, {r.deleted} "
+              f"deleted), listing sha256:{r.sha256}") for r in report.file_sets]
     rows += [(p.action, "model package", p.name, p.arn) for p in report.packages]
     _show(console, _table("Published", ("action", "kind", "where", "digest / ARN"), rows))
     for path in report.written:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sagepack.archive import ARCHIVE_NAME, safe_extract
-from sagepack.config import ModelConfig, Settings
+from sagepack.config import UNCOMPRESSED, ModelConfig, Settings
 from sagepack.errors import ArchiveError, ConfigError, ConfigProblem
 
 
@@ -27,6 +27,10 @@ def test_archives(settings: Settings, model: ModelConfig) -> dict[str, Path]:
         if name not in settings.models:
             raise ConfigError([ConfigProblem(model.config_file, "test_models",
                                              f"{name!r}: no such model")])
+        if settings.models[name].model_data == UNCOMPRESSED:
+            raise ConfigError([ConfigProblem(model.config_file, "test_models", (
+                f"{name!r} has model_data = 'uncompressed', and a multi-model endpoint loads "
+                "each model from a model.tar.gz archive"))])
         archive = settings.project.dist_for(name) / ARCHIVE_NAME
         if not archive.is_file():
             raise ArchiveError(f"{archive} does not exist: run `invoke package --model {name}` "

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sagepack.config import ModelConfig, Settings
+from sagepack.config import UNCOMPRESSED, ModelConfig, Settings
 from sagepack.deploy.endpoint import ensure_model
 from sagepack.deploy.plan import make_plan, resource_name, tags
 from sagepack.deploy.published import read_release
@@ -181,6 +181,11 @@ def run_remote(settings: Settings, model: ModelConfig, variant_name: str, job: T
 
         console = default_console()
     params = resolve(job, None, local=False)
+    if model.model_data == UNCOMPRESSED:
+        raise DeployError(f"{model.config_file}: model_data = 'uncompressed': SageMaker's batch "
+                          "transform does not run a model whose data is a ModelDataSource "
+                          "(CreateTransformJob refuses it); run the job locally (invoke "
+                          "transform without --remote), or publish the model compressed")
     remote_input = target.input.startswith("s3://")
     if not remote_input and not Path(target.input).exists():
         raise DeployError(f"input {target.input} does not exist")
