@@ -31,7 +31,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -49,6 +48,7 @@ from sagepack.bench.probes import (
     load_average,
     log_tail,
     machine_busy_pct,
+    machine_facts,
     request,
     wait_ready,
 )
@@ -319,8 +319,7 @@ def bench_mme(model_dir: Path, body: bytes, out: Path, *, models: int = 100,
         "models": len(urls), "cycles": cycles, "workers": workers,
         "wrk": {"threads": WRK_THREADS, "connections": connections, "duration_s": duration_s,
                 "timeout_s": WRK_TIMEOUT_S, "rounds": max(1, rounds)},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": machine_facts(),
         "problems": endpoint.problems, "loading": _timings(endpoint), "memory": memory,
         "servers": servers}
     result.update(evaluate(result))

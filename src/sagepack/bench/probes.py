@@ -16,8 +16,10 @@ import resource
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -184,3 +186,24 @@ class ProcessTree:
                 rss += info.rss
                 pss += getattr(info, "pss", info.uss)
         return rss / 2**20, pss / 2**20
+
+
+def machine_facts() -> dict[str, Any]:
+    """What every benchmark report says of the machine it ran on."""
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def pick_round(rounds: list[dict[str, Any]], score: Callable[[dict[str, Any]], float],
+               keys: tuple[str, ...]) -> dict[str, Any]:
+    """The round reported for one server: the first invalid one if any round was invalid
+    (a failure is never hidden by a better round), else the one of highest ``score``; a
+    summary of every round (``valid``, ``keys`` and how busy the machine was) is kept under
+    ``rounds``."""
+    invalid = [figures for figures in rounds if not figures["valid"]]
+    chosen = invalid[0] if invalid else max(rounds, key=score)
+    summary = [{key: f.get(key) for key in ("valid", *keys, "cpu_busy_before_pct",
+                                             "others_cpu_during_pct")} for f in rounds]
+    return {**chosen, "rounds": summary}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +33,8 @@ from sagepack.bench.probes import (
     load_average,
     log_tail,
     machine_busy_pct,
+    machine_facts,
+    pick_round,
     request,
     wait_ready,
 )
@@ -117,15 +118,8 @@ def _measure(spec: ServerSpec, body: bytes, wrk_path: str, script: Path, log: Pa
 
 
 def pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """The round reported for one server: the first invalid one if any round was invalid
-    (a failure is never hidden by a better round), else the one with the most req/s; every
-    round's summary is kept under ``rounds``."""
-    invalid = [figures for figures in rounds if not figures["valid"]]
-    chosen = invalid[0] if invalid else max(rounds, key=lambda figures: figures["rps"])
-    summary = [{"valid": f["valid"], "rps": f.get("rps"), "p99_ms": f.get("p99_ms"),
-                "cpu_busy_before_pct": f["cpu_busy_before_pct"],
-                "others_cpu_during_pct": f["others_cpu_during_pct"]} for f in rounds]
-    return {**chosen, "rounds": summary}
+    """The round reported for one server: the first invalid one, else the most req/s."""
+    return pick_round(rounds, lambda figures: float(figures["rps"]), ("rps", "p99_ms"))
 
 
 def bench_serve(model_dir: Path, out: Path, duration_s: float = 10, connections: int = 32,
@@ -171,8 +165,7 @@ def bench_serve(model_dir: Path, out: Path, duration_s: float = 10, connections:
         "request_body": body.decode(),
         "wrk": {"threads": WRK_THREADS, "connections": connections, "duration_s": duration_s,
                 "timeout_s": WRK_TIMEOUT_S},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": machine_facts(),
         "threads_per_worker": threads,
         "rounds": max(1, rounds),
         "servers": servers,

@@ -25,7 +25,6 @@ processes took during it are recorded, as the serving benchmark does.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -37,7 +36,14 @@ from typing import Any
 from sagepack.bench import baselines
 from sagepack.bench.apps import ticker
 from sagepack.bench.baselines import SAGEPACK, UVICORN_STARLETTE, ServerSpec
-from sagepack.bench.probes import OthersCpu, ProcessTree, machine_busy_pct, wait_ready
+from sagepack.bench.probes import (
+    OthersCpu,
+    ProcessTree,
+    machine_busy_pct,
+    machine_facts,
+    pick_round,
+    wait_ready,
+)
 from sagepack.bench.stream_client import StreamClient
 from sagepack.bench.stream_report import evaluate, print_report
 from sagepack.bench.stream_samples import Timed, check, latency_figures, rate_figures
@@ -174,14 +180,9 @@ def measure(spec: ServerSpec, plan: Plan, log: Path) -> dict[str, Any]:
 
 
 def _pick(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first invalid round if any (a failure is never hidden by a better round), else
-    the one with the lowest p99 overhead; every round's summary under ``rounds``."""
-    invalid = [figures for figures in rounds if not figures["valid"]]
-    chosen = invalid[0] if invalid else min(rounds, key=lambda f: f["ttfb_overhead_p99_ms"])
-    summary = [{key: f.get(key) for key in (
-        "valid", "ttfb_overhead_p50_ms", "ttfb_overhead_p99_ms", "chunks_per_s",
-        "cpu_busy_before_pct", "others_cpu_during_pct")} for f in rounds]
-    return {**chosen, "rounds": summary}
+    """The first invalid round if any, else the one with the lowest p99 overhead."""
+    return pick_round(rounds, lambda f: -float(f["ttfb_overhead_p99_ms"]), (
+        "ttfb_overhead_p50_ms", "ttfb_overhead_p99_ms", "chunks_per_s"))
 
 
 def bench_stream(out: Path, *, plan: Plan = Plan(), workers: int = 1, threads: int = 1,
@@ -209,8 +210,7 @@ def bench_stream(out: Path, *, plan: Plan = Plan(), workers: int = 1, threads: i
         "handler": "sagepack.bench.apps.ticker (a generator stamping each chunk as it yields)",
         "plan": asdict(plan),
         "generator_alone_chunks_per_s": generator_alone(plan),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": machine_facts(),
         "workers": workers,
         "threads_per_worker": threads,
         "rounds": max(1, rounds),
