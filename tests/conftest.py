@@ -5,12 +5,15 @@
 - ``local_base`` is the default local base, patched: built once per run when it is missing
   (or was built without Debian's updates and security suites), and kept.
 - ``example_image(variant)`` gives the tag of the bundled example's image, building it when
-  it is missing (and removing what it built when the session ends), on ``local_base``.
+  it is missing or is not the image whose build report this checkout's ``dist`` holds (an
+  image of the same tag left by another clone), and removing what it built when the
+  session ends; built on ``local_base``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -68,17 +71,25 @@ def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
 
     from sagepack.config import load
     from sagepack.images import build, docker_client, image_tags
+    from sagepack.images.build import build_report_path
 
     client = docker_client()
     settings = load(ROOT, env={})
     model = settings.models["iris"]
     built: list[str] = []
 
+    def built_by_this_checkout(tag: str, variant: str) -> bool:
+        """Whether ``tag`` is the image whose build report (and SBOM) this checkout's
+        ``dist`` holds: an image of the same tag left by another clone is built again."""
+        try:
+            report = json.loads(build_report_path(settings, model.name, variant).read_text())
+            return bool(client.images.get(tag).id == report["image_id"])
+        except (OSError, ValueError, KeyError, ImageNotFound):
+            return False
+
     def get(variant: str) -> str:
         tag = image_tags(settings, model, model.variant(variant))[0]
-        try:
-            client.images.get(tag)
-        except ImageNotFound:
+        if not built_by_this_checkout(tag, variant):
             result = build(settings, model, variant, client=client)
             built.extend(result.tags)
         return tag

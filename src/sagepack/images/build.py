@@ -109,6 +109,11 @@ def build_labels(settings: Settings, model: ModelConfig, variant: Variant, *,
     return labels
 
 
+def build_report_path(settings: Settings, model: str, variant: str) -> Path:
+    """Where a build of ``model``'s ``variant`` writes its report (``image_id`` and all)."""
+    return settings.project.dist_for(model) / f"build-{variant}.json"
+
+
 def sbom_labels(sbom_sha256: str) -> dict[str, str]:
     """The labels of the label-only step after the SBOM is written: the SBOM's sha256."""
     return {keys.SBOM_SHA256: sbom_sha256}
@@ -255,7 +260,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "stage_images": list(engine.stage_images),
                                 "sbom": {**sbom.as_report(), "image_id": engine.image_id},
                                 "left_behind": [item.as_dict() for item in leftovers]})
-    report_path = settings.project.dist_for(model.name) / f"build-{var.name}.json"
+    report_path = build_report_path(settings, model.name, var.name)
     write_json(report_path, report)
     print_report(report)
     for item in leftovers:
