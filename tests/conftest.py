@@ -5,7 +5,9 @@
 - ``local_base`` is the default local base, patched: built once per run when it is missing
   (or was built without Debian's updates and security suites), and kept.
 - ``example_image(variant)`` gives the tag of the bundled example's image, building it when
-  it is missing (and removing what it built when the session ends), on ``local_base``.
+  it is missing (and removing what it built when the session ends), on ``local_base``
+  (``example_image("graviton")``: the linux/arm64 image, whose build makes the arm64 base
+  when it is missing and keeps it, as ``local_base`` keeps the amd64 one).
 """
 
 from __future__ import annotations
