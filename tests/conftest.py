@@ -4,8 +4,9 @@
   or service, so it is reported as a failure with its reason.
 - ``local_base`` is the default local base, patched: built once per run when it is missing
   (or was built without Debian's updates and security suites), and kept.
-- ``example_image(variant)`` gives the tag of the bundled example's image, building it when
-  it is missing (and removing what it built when the session ends), on ``local_base``.
+- ``example_image(variant, model="iris")`` gives the tag of a bundled example's image,
+  building it when it is missing (and removing what it built when the session ends), on
+  ``local_base``.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ def local_base() -> str:
 
 
 @pytest.fixture(scope="session")
-def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
-    """``example_image("cpu")`` -> the tag of the iris image of that variant, built when
-    missing; images built here are removed at the end of the session."""
+def example_image(local_base: str) -> Iterator[Callable[..., str]]:
+    """``example_image("cpu")`` -> the tag of the iris image of that variant, and
+    ``example_image("cuda", "torch-mlp")`` that of another bundled model, each built once
+    when missing; images built here are removed at the end of the session."""
     from docker.errors import ImageNotFound
 
     from sagepack.config import load
@@ -71,15 +73,15 @@ def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
 
     client = docker_client()
     settings = load(ROOT, env={})
-    model = settings.models["iris"]
     built: list[str] = []
 
-    def get(variant: str) -> str:
-        tag = image_tags(settings, model, model.variant(variant))[0]
+    def get(variant: str, model: str = "iris") -> str:
+        config = settings.models[model]
+        tag = image_tags(settings, config, config.variant(variant))[0]
         try:
             client.images.get(tag)
         except ImageNotFound:
-            result = build(settings, model, variant, client=client)
+            result = build(settings, config, variant, client=client)
             built.extend(result.tags)
         return tag
 
