@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = load(ROOT, env={})
+# iris's two images are run the same way, with more assertions, by
+# test_containers_image_tests.py: each costs a minute, so they are not run twice.
+COVERED_ELSEWHERE = frozenset({"iris"})
 CASES = [pytest.param(m.name, v, id=f"{m.name}-{v}")
          for m in sorted(BUNDLED.models.values(), key=lambda m: m.name)
+         if m.name not in COVERED_ELSEWHERE
          for v in sorted(m.variants)]
 
 
