@@ -151,8 +151,7 @@ def test_a_framework_that_links_the_runtime_in_is_known_by_its_major(tmp_path: P
     its runtime is CUDA 12, the major of nvidia-nccl-cu12, which driver 525.60.13 runs."""
     runtime = _check(_write_lock(tmp_path / "cuda.txt", XGBOOST_CUDA_PINS), DEFAULT_TARGET)
     assert runtime.label == "12" and runtime.needs.minimum == "525.60.13"
-    assert runtime.source == ("xgboost==3.2.0 (its CUDA runtime linked in; CUDA 12 as "
-                              "nvidia-nccl-cu12==2.32.3 says)")
+    assert runtime.source == "xgboost==3.2.0, linked in, with nvidia-nccl-cu12==2.32.3"
     assert cuda_labels(runtime, DEFAULT_TARGET)[RUNTIME_LABEL] == "12"
     with pytest.raises(CudaTargetError, match=r"targets CUDA 13 but xgboost==3\.2\.0 .* is "
                                               r"CUDA 12"):

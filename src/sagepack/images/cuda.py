@@ -148,8 +148,8 @@ def _linked_runtime(packages: Iterable[tuple[str, str]],
     for name, version in packages:
         if canonicalize_name(name) in LINKED_RUNTIME:
             return CudaRuntime(Version(str(major)),
-                               f"{canonicalize_name(name)}=={version} (its CUDA runtime "
-                               f"linked in; CUDA {major} as {', '.join(sorted(pins))} says)")
+                               f"{canonicalize_name(name)}=={version}, linked in, with "
+                               f"{', '.join(sorted(pins))}")
     return None
 
 
