@@ -153,8 +153,8 @@ def test_a_framework_that_links_the_runtime_in_is_known_by_its_major(tmp_path: P
     assert runtime.label == "12" and runtime.needs.minimum == "525.60.13"
     assert runtime.source == "xgboost==3.2.0, linked in, with nvidia-nccl-cu12==2.32.3"
     assert cuda_labels(runtime, DEFAULT_TARGET)[RUNTIME_LABEL] == "12"
-    with pytest.raises(CudaTargetError, match=r"targets CUDA 13 but xgboost==3\.2\.0 .* is "
-                                              r"CUDA 12"):
+    with pytest.raises(CudaTargetError, match=r"targets CUDA 13 but xgboost==3\.2\.0, linked in, "
+                                              r".* is CUDA 12"):
         _check(tmp_path / "cuda.txt", CudaTarget(
             "13", INFERENCE_AMIS["al2023-ami-sagemaker-inference-gpu-4-1"],
             DEFAULT_TARGET.transform_ami))
