@@ -23,7 +23,7 @@ def _copy(tmp_path: Path, name: str) -> Path:
 
 
 # torch is no extra of sagepack's (PyPI's Linux wheels bring gigabytes of CUDA): torch-mlp
-# is checked by building and testing its image (tests/containers/test_examples.py).
+# is checked by building and testing its image (tests/containers/test_smoke_examples.py).
 @pytest.mark.parametrize("name", ["iris", "xgboost-cancer", "sklearn-wine"])
 def test_an_example_regenerates_the_committed_bytes(tmp_path: Path, name: str) -> None:
     artifacts = _copy(tmp_path, name)
