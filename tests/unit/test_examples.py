@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import builtins
 import shutil
+import sys
 from pathlib import Path
-from typing import Any
-
 import pytest
 
 from sagepack import examples
@@ -49,15 +47,7 @@ def test_an_unknown_example_names_the_known_ones(tmp_path: Path) -> None:
 
 def test_a_missing_framework_names_the_install_before_writing_anything(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("No module named 'torch'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_torch)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     artifacts = _copy(tmp_path, "iris")
     before = {p: p.read_bytes() for p in artifacts.rglob("*") if p.is_file()}
     with pytest.raises(SagepackError, match=r"needs torch .*pip install torch"):
