@@ -27,6 +27,12 @@ from sagepack.labels import CHECK
 from sagepack.serving.parameters import DEFAULT_PORT
 
 DRIVER_LIBRARIES = frozenset({"libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1"})
+# NVIDIA's plugins for multi-node fabrics, loaded only when the host has that fabric:
+# NVSHMEM's transports and bootstraps (InfiniBand, UCX, libfabric, MPI, PMIx) and cuFile's
+# RDMA. What they link (libibverbs, libfabric, libmpi...) comes with the fabric's own host
+# stack, so it is not required of the image; anything else they link still is.
+FABRIC_PLUGINS = re.compile(r"^(?:nvshmem_(?:transport|bootstrap)_[a-z0-9_]+|libcufile_rdma)"
+                            r"\.so")
 CUDA_PROVIDER = "libonnxruntime_providers_cuda.so"
 CHECK_TIMEOUT = 120
 
@@ -189,16 +195,25 @@ def check_cuda_libraries(client: docker.DockerClient, image: str) -> CheckResult
                            f"no framework built for CUDA in the image ({CUDA_PROVIDER} of "
                            "onnxruntime-gpu, torch's libtorch_cuda.so, an XGBoost built with "
                            "CUDA): is the framework's CUDA build in the variant's lock?")
-    missing = {lib: users for lib, users in report["missing"].items()
-               if lib not in DRIVER_LIBRARIES}
+    missing: dict[str, list[str]] = {}
+    fabric: set[str] = set()
+    for lib, users in report["missing"].items():
+        if lib in DRIVER_LIBRARIES:
+            continue
+        if all(FABRIC_PLUGINS.match(user) for user in users):
+            fabric.update(users)
+        else:
+            missing[lib] = users
     if missing:
         detail = "; ".join(f"{lib} (needed by {', '.join(sorted(set(users))[:3])})"
                            for lib, users in sorted(missing.items()))
         return CheckResult.of("cuda-libraries", False, f"unresolved shared libraries: {detail}")
     names = ", ".join(f"{name} ({', '.join(libs)})" for name, libs in sorted(frameworks.items()))
+    plugins = (f"; {len(fabric)} multi-node fabric plugins need their fabric's host "
+               f"libraries ({', '.join(sorted(fabric)[:3])}...)" if fabric else "")
     return CheckResult.of("cuda-libraries", True,
                        f"{report['checked']} libraries resolve (driver's libcuda.so.1 "
-                       f"excepted); CUDA builds: {names}")
+                       f"excepted){plugins}; CUDA builds: {names}")
 
 
 # --- all -----------------------------------------------------------------------------------
