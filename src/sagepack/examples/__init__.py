@@ -59,7 +59,14 @@ def generate(artifacts: Path, name: str = ALL) -> list[Path]:
     """
     chosen = select(name)
     for example in chosen:
-        example.check_tools()
+        try:
+            example.check_tools()
+        except SagepackError as exc:
+            if name != ALL:
+                raise
+            others = ", ".join(e.name for e in chosen if e is not example)
+            raise SagepackError(f"{exc}; or regenerate one of the others with --model "
+                                f"({others})") from exc
     written: list[Path] = []
     for example in chosen:
         written.extend(example.generate(artifacts / example.name))
