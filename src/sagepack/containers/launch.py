@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagepack import emulation
 from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.containers.contract import DEFAULT_DEADLINE_S, container_env
 from sagepack.containers.gpu import host_has_gpu
@@ -22,6 +23,7 @@ from sagepack.containers.model_dir import model_directory
 from sagepack.containers.runner import RunningContainer, serving_container
 from sagepack.images.tags import image_tag
 from sagepack.labels import read_labels
+from sagepack.platforms import DEFAULT, Platform
 from sagepack.progress import say
 
 
@@ -33,6 +35,8 @@ class ContainerSpec:
     env: Mapping[str, str]  # SageMaker's environment, no credentials in it
     gpu: bool = False  # every GPU passed through
     labels: Mapping[str, str] = field(default_factory=dict)  # the image's own labels
+    platform: Platform = DEFAULT  # the variant's
+    emulated: bool = False  # its code runs under emulation on this machine
 
     @classmethod
     def for_model(cls, client: Any, settings: Settings, model: ModelConfig, variant: Variant,
@@ -42,13 +46,22 @@ class ContainerSpec:
         when the variant wants one and the host can pass it through.
 
         Raises :class:`~sagepack.errors.ContainerError` when the variant's image is not
-        built (not checked for an ``image`` given by name).
+        built (not checked for an ``image`` given by name), and
+        :class:`~sagepack.errors.EmulationUnavailable` when it is of another architecture
+        that this machine cannot emulate.
         """
         tag = image or image_tag(settings, model, variant)
         if image is None:
             local_image(client, settings, model, variant)
+        emulated = emulation.require(variant.platform, f"running {tag} "
+                                                       f"({variant.platform.docker})")
         return cls(image=tag, env=container_env(model, variant, env),
-                   gpu=variant.gpu and host_has_gpu(client), labels=read_labels(client, tag))
+                   gpu=variant.gpu and host_has_gpu(client), labels=read_labels(client, tag),
+                   platform=variant.platform, emulated=emulated)
+
+    def deadline(self, deadline_s: float) -> float:
+        """The readiness deadline for this image: ``deadline_s``, scaled when emulated."""
+        return deadline_s * emulation.SLOWDOWN if self.emulated else deadline_s
 
     @contextlib.contextmanager
     def model_directory(self, settings: Settings, model: ModelConfig) -> Iterator[Path | None]:
@@ -57,8 +70,10 @@ class ContainerSpec:
             yield folder
 
     def describe(self, no_network: bool) -> str:
-        """``no network``, ``bridge network, GPU``..."""
-        return f"{'no network' if no_network else 'bridge network'}{', GPU' if self.gpu else ''}"
+        """``no network``, ``bridge network, GPU``, ``no network, linux/arm64 emulated``..."""
+        return (f"{'no network' if no_network else 'bridge network'}"
+                f"{', GPU' if self.gpu else ''}"
+                f"{f', {self.platform.docker} emulated' if self.emulated else ''}")
 
 
 @contextlib.contextmanager
@@ -72,7 +87,8 @@ def model_container(settings: Settings, model: ModelConfig, variant: Variant, *,
     spec = ContainerSpec.for_model(client, settings, model, variant, env=env)
     with spec.model_directory(settings, model) as model_dir, \
             serving_container(client, spec.image, model_dir=model_dir, no_network=no_network,
-                              env=spec.env, deadline_s=deadline_s, gpu=spec.gpu) as running:
+                              env=spec.env, deadline_s=spec.deadline(deadline_s),
+                              gpu=spec.gpu) as running:
         say(f"{spec.image} ready in {running.time_to_ready or 0:.1f} s "
             f"({spec.describe(no_network)})")
         yield running

@@ -4,7 +4,7 @@ What lives here: the lock (:mod:`.lock`), the wheelhouse (:mod:`.wheelhouse`), b
 (:mod:`.base`), the build context (:mod:`.context`), the build and its stream
 (:mod:`.build`, :mod:`.build_stream`, :mod:`.display`, :mod:`.stages`), tags
 (:mod:`.tags`), the checks on a built image (:mod:`.checks`, :mod:`.cuda`), the build
-report (:mod:`.report`), the target platform (:mod:`.platform`) and the one Docker client
+report (:mod:`.report`) and the one Docker client
 (:mod:`.docker_client`).
 
 What must not: running a model's container as SageMaker does (:mod:`sagepack.containers`)

@@ -1,7 +1,9 @@
 """Base images: built locally from Debian's packages, or pulled when a variant names another.
 
-A name under ``sagepack/base`` is built here: ``debootstrap --variant=minbase`` of a Debian
-release with Python 3 and CA certificates, then the release's updates and security suites
+A name under ``sagepack/base`` is built here, one per platform (``...-arm64`` for
+linux/arm64): ``debootstrap --variant=minbase`` of a Debian release for the platform's
+architecture (another architecture's second stage and apt run under emulation) with
+Python 3 and CA certificates, then the release's updates and security suites
 applied (:mod:`sagepack.images.debian`), package caches and documentation removed
 (:mod:`sagepack.images.rootfs`), packed as a sorted tar with numeric owners and imported
 through the Docker SDK. The exact package set is written inside the base
@@ -20,13 +22,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from sagepack import emulation
 from sagepack import labels as keys
 from sagepack.config import Settings
 from sagepack.config.project import derive_security_mirror
@@ -42,11 +45,10 @@ from sagepack.images.debian import (
     parse_package_set,
 )
 from sagepack.images.environment import DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
-from sagepack.images.platform import DOCKER_PLATFORM
 from sagepack.images.rootfs import clean_rootfs, debootstrap, pack_rootfs
+from sagepack.platforms import DEFAULT, LOCAL_BASE_REPOSITORY, SUPPORTED, Platform, is_local_base
 
-LOCAL_BASE_REPOSITORY = "sagepack/base"
-PLATFORM = DOCKER_PLATFORM
+
 @dataclass(frozen=True)
 class BaseRecipe:
     """How one local base image is made."""
@@ -55,18 +57,24 @@ class BaseRecipe:
     suite: str
     packages: tuple[str, ...]
     description: str
+    platform: Platform = DEFAULT
 
     @property
     def name(self) -> str:
-        return f"{LOCAL_BASE_REPOSITORY}:{self.tag}"
+        return f"{LOCAL_BASE_REPOSITORY}:{self.tag}{self.platform.base_suffix}"
+
+    def of(self, platform: Platform) -> BaseRecipe:
+        """The same recipe for ``platform``."""
+        return replace(self, platform=platform,
+                       description=self.description.replace(
+                           self.platform.debian_arch, platform.debian_arch))
 
 
+_BOOKWORM = BaseRecipe("bookworm-python3.11", "bookworm",
+                       ("python3", "python3-venv", "ca-certificates"),
+                       "Debian bookworm minbase (amd64) with Python 3.11 and CA certificates")
 RECIPES: dict[str, BaseRecipe] = {
-    r.name: r for r in (
-        BaseRecipe("bookworm-python3.11", "bookworm",
-                   ("python3", "python3-venv", "ca-certificates"),
-                   "Debian bookworm minbase with Python 3.11 and CA certificates"),
-    )
+    r.name: r for r in (_BOOKWORM.of(p) for p in SUPPORTED.values())
 }
 
 Log = Callable[[str], None]
@@ -74,10 +82,6 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-def is_local_base(name: str) -> bool:
-    return name.split(":", 1)[0] == LOCAL_BASE_REPOSITORY
 
 
 def dated_alias(recipe: BaseRecipe, when: float | None = None) -> str:
@@ -94,18 +98,20 @@ def _image_id(client: docker.DockerClient, name: str) -> str | None:
 
 def ensure_base(client: docker.DockerClient, name: str, *, rebuild: bool = False,
                 mirror: str = DEFAULT_MIRROR, security_mirror: str | None = None,
-                source_date_epoch: int | None = None, log: Log = _quiet) -> str:
+                source_date_epoch: int | None = None, log: Log = _quiet,
+                platform: Platform = DEFAULT) -> str:
     """Make sure the base image ``name`` is present; return its image id.
 
     Present images are reused unless ``rebuild``. Names under ``sagepack/base`` are built
     locally from Debian's packages (``mirror``, and ``security_mirror`` for the security
-    suite: by default derived from ``mirror``); other names are pulled.
+    suite: by default derived from ``mirror``) for the platform their name says; other
+    names are pulled for ``platform``.
     """
     present = _image_id(client, name)
     if present is not None and not rebuild:
         return present
     if not is_local_base(name):
-        return _pull(client, name, log)
+        return _pull(client, name, log, platform)
     recipe = RECIPES.get(name)
     if recipe is None:
         known = ", ".join(sorted(RECIPES))
@@ -116,11 +122,11 @@ def ensure_base(client: docker.DockerClient, name: str, *, rebuild: bool = False
                       source_date_epoch=source_date_epoch)
 
 
-def _pull(client: docker.DockerClient, name: str, log: Log) -> str:
+def _pull(client: docker.DockerClient, name: str, log: Log, platform: Platform) -> str:
     repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
-    log(f"pulling base image {name}")
+    log(f"pulling base image {name} ({platform.docker})")
     try:
-        image = client.images.pull(repository, tag=tag or "latest", platform=PLATFORM)
+        image = client.images.pull(repository, tag=tag or "latest", platform=platform.docker)
     except (APIError, ImageNotFound) as exc:
         raise ImageError(f"cannot pull base image {name}: {exc}. Name a reachable image "
                          f"in base_image, or use a local {LOCAL_BASE_REPOSITORY} base") from exc
@@ -174,13 +180,19 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
     security = security_mirror or derive_security_mirror(mirror) or DEFAULT_SECURITY_MIRROR
     started = time.monotonic()
     when = time.time()
+    platform = recipe.platform
+    emulated = emulation.require(platform, f"building the base {recipe.name}")
     with tempfile.TemporaryDirectory(prefix="sagepack-base-", dir="/var/tmp") as work:
         rootfs = Path(work) / "rootfs"
-        log(f"debootstrap {recipe.suite} ({', '.join(recipe.packages)}) from {mirror}")
-        debootstrap(recipe.name, recipe.suite, recipe.packages, rootfs, mirror,
-                    source_date_epoch)
+        log(f"debootstrap {recipe.suite} {platform.debian_arch} ({', '.join(recipe.packages)}) "
+            f"from {mirror}" + (" (second stage emulated)" if emulated else ""))
+        emulated_s = debootstrap(recipe.name, recipe.suite, recipe.packages, rootfs, mirror,
+                                 source_date_epoch, platform)
+        apt_started = time.monotonic()
         updates = apply_updates(rootfs, recipe.suite, mirror, security,
                                 source_date_epoch=source_date_epoch, log=log)
+        if emulated:
+            emulated_s += time.monotonic() - apt_started
         for line in describe_updates(updates):
             log(line)
         clean_rootfs(rootfs)
@@ -204,17 +216,34 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
               base_labels(recipe, alias, updates, listing, when).items()),
         ]
         repository, tag = recipe.name.split(":", 1)
-        try:
-            client.api.import_image_from_file(str(tar_path), repository=repository, tag=tag,
-                                              changes=changes)
-        except APIError as exc:
-            raise ImageError(f"importing base image {recipe.name} failed: {exc}") from exc
+        import_rootfs(client, tar_path, repository, tag, changes, platform)
     image = client.images.get(recipe.name)
     alias_repo, alias_tag = alias.split(":", 1)
     image.tag(alias_repo, alias_tag)
-    log(f"base image {recipe.name} ({alias}) ready in {time.monotonic() - started:.0f} s, "
-        f"{(image.attrs.get('Size') or 0) / 1e6:.0f} MB")
+    log(f"base image {recipe.name} ({alias}, {image.attrs.get('Architecture')}) ready in "
+        f"{time.monotonic() - started:.0f} s"
+        + (f" ({emulated_s:.0f} s of it emulated)" if emulated else "")
+        + f", {(image.attrs.get('Size') or 0) / 1e6:.0f} MB")
     return str(image.id)
+
+
+def import_rootfs(client: docker.DockerClient, tar_path: Path, repository: str, tag: str,
+                  changes: list[str], platform: Platform) -> None:
+    """``docker import`` of a root file system tar as an image of ``platform`` (the image
+    config's architecture). docker-py's ``import_image`` has no platform, so the engine's
+    ``POST /images/create`` is called as it calls it, with ``platform`` added."""
+    params: dict[str, Any] = {"fromSrc": "-", "repo": repository, "tag": tag,
+                              "changes": changes, "platform": platform.docker}
+    api = client.api
+    try:
+        with tar_path.open("rb") as fh:
+            response = api._post(api._url("/images/create"), data=fh, params=params,
+                                 headers={"Content-Type": "application/tar"}, timeout=None)
+            output = api._result(response)
+    except APIError as exc:
+        raise ImageError(f"importing base image {repository}:{tag} failed: {exc}") from exc
+    if '"error' in str(output):
+        raise ImageError(f"importing base image {repository}:{tag} failed: {output}")
 
 
 def _rfc3339(epoch: float) -> str:

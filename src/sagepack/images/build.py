@@ -23,6 +23,7 @@ import docker
 from docker.errors import APIError, ImageNotFound
 
 import sagepack
+from sagepack import emulation
 from sagepack import labels as keys
 from sagepack.archive import ARCHIVE_NAME
 from sagepack.checks import CheckResult
@@ -31,11 +32,12 @@ from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.files import write_json
 from sagepack.images import checks as image_checks
 from sagepack.images.base import check_base_age, ensure_base
-from sagepack.images.build_stream import Display, run_build
+from sagepack.images.build_stream import Display, EngineResult, run_build
 from sagepack.images.context import (
     BuildContext,
     add_model,
     add_serving_runtime,
+    add_tools,
     add_wheelhouse,
     image_env,
     library_dirs,
@@ -46,7 +48,7 @@ from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.load_check import check_listed_model_load, check_model_load
-from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements
+from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements, uv_binary
 from sagepack.images.report import make_report, print_report
 from sagepack.images.sbom import make_sbom, sbom_name
 from sagepack.images.secrets import check_secret_files
@@ -54,6 +56,7 @@ from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
 from sagepack.images.tags import image_tags
 from sagepack.images.wheelhouse import ensure_wheelhouse
+from sagepack.platforms import DEFAULT, Platform, host, is_local_base
 from sagepack.progress import say
 
 DOCKERFILE = Path("containers/Dockerfile")
@@ -120,7 +123,7 @@ def sbom_labels(sbom_sha256: str) -> dict[str, str]:
 
 
 def add_labels(client: docker.DockerClient, image_id: str, labels: dict[str, str], *,
-               tag: str) -> str:
+               tag: str, platform: Platform = DEFAULT) -> str:
     """A label-only build on top of ``image_id`` (``FROM`` it, ``labels``, no network, no
     new layer), tagged ``tag``; return the new image's id. ``image_id`` stays as its
     parent, untagged, so no dangling image is left."""
@@ -129,7 +132,63 @@ def add_labels(client: docker.DockerClient, image_id: str, labels: dict[str, str
     with tempfile.TemporaryDirectory(prefix="sagepack-label-") as work:
         context_tar = Path(work) / "context.tar"
         ctx.write(context_tar)
-        return run_build(client, context_tar, tag=tag, labels=labels).image_id
+        return run_build(client, context_tar, tag=tag, labels=labels,
+                         platform=platform).image_id
+
+
+@dataclass(frozen=True)
+class Builder:
+    """Where the builder stage runs: the build machine's platform when the variant's base
+    is a local one (another platform's wheels installed by uv, never run), else the
+    variant's own platform."""
+
+    image: str
+    platform: Platform
+    target_wheels: str  # uv's --python-platform, or "" to install natively with pip
+
+    @property
+    def cross(self) -> bool:
+        return bool(self.target_wheels)
+
+
+def builder_for(variant: Variant, emulated: bool) -> Builder:
+    machine = host()
+    if emulated and machine is not None and is_local_base(variant.base_image):
+        return Builder(machine.local_base(variant.base_image), machine,
+                       variant.platform.uv_platform)
+    return Builder(variant.base_image, variant.platform, "")
+
+
+def emulated_step_seconds(engine: EngineResult, builder: Builder, emulated: bool) -> float:
+    """Seconds the build's RUN steps spent emulated: those of the stages on the target
+    platform (every stage but a cross builder's, whose FROM names its --platform)."""
+    if not emulated:
+        return 0.0
+    total = 0.0
+    on_target = True
+    for step in engine.steps:
+        word = step.instruction.split(" ", 1)[0].upper()
+        if word == "FROM":
+            on_target = not (builder.cross and "--platform=" in step.instruction)
+        elif word == "RUN" and on_target and not step.cached:
+            total += step.seconds
+    return total
+
+
+def emulated_seconds(engine: EngineResult, builder: Builder, emulated: bool,
+                     checks_seconds: float) -> dict[str, float]:
+    """The build report's ``emulated_seconds``: RUN steps, checks and SBOM, their sum."""
+    steps = emulated_step_seconds(engine, builder, emulated)
+    checks = checks_seconds if emulated else 0.0
+    return {"build_steps": round(steps, 2), "checks": round(checks, 2),
+            "total": round(steps + checks, 2)}
+
+
+def check_platform(attrs: dict[str, Any], platform: Platform) -> CheckResult:
+    """The image's config names the variant's platform (what a registry index lists)."""
+    found = f"{attrs.get('Os')}/{attrs.get('Architecture')}"
+    return CheckResult.of("platform", found == f"linux/{platform.debian_arch}",
+                          f"image config: {found}; variant: {platform.docker}")
 
 
 def check_lock_covers(variant: Variant, serving_in: Path) -> None:
@@ -163,14 +222,20 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     source = source_info(root)
     tags = image_tags(settings, model, var, source)
 
-    try:
-        engine_client.images.get(var.base_image)
-    except ImageNotFound:
-        log(f"base image {var.base_image} is missing: building it first")
-    ensure_base(engine_client, var.base_image, mirror=environment.debian_mirror,
-                security_mirror=environment.debian_security_mirror,
-                source_date_epoch=environment.source_date_epoch, log=log)
-    check_base_age(engine_client, var.base_image, environment.base_max_age_days, log)
+    platform = var.platform
+    emulated = emulation.require(platform, f"building {tags[0]} ({platform.docker})")
+    builder = builder_for(var, emulated)
+    for base, base_platform in dict.fromkeys([(var.base_image, platform),
+                                              (builder.image, builder.platform)]):
+        try:
+            engine_client.images.get(base)
+        except ImageNotFound:
+            log(f"base image {base} is missing: building it first")
+        ensure_base(engine_client, base, mirror=environment.debian_mirror,
+                    security_mirror=environment.debian_security_mirror,
+                    source_date_epoch=environment.source_date_epoch, log=log,
+                    platform=base_platform)
+        check_base_age(engine_client, base, environment.base_max_age_days, log)
 
     check_lock_covers(var, root / SERVING_IN)
     # A GPU variant's lock must ship a CUDA runtime its target hosts' drivers run: refused
@@ -178,7 +243,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     runtime = (check_lock(((r.name, r.version) for r in read_lock(var.requirements)),
                           var.cuda, str(var.requirements)) if var.cuda else None)
     wheelhouse = ensure_wheelhouse(var.requirements, environment.wheelhouse_dir, log=log,
-                                   indexes=var.indexes)
+                                   indexes=var.indexes, platform=platform)
     lock_digest = lock_sha256(var.requirements)
 
     created = environment.source_date_epoch or source.commit_time or int(time.time())
@@ -187,6 +252,11 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     env_vars = image_env(model, var, library_dirs(wheelhouse) if var.gpu else ())
     ctx.add_bytes("Dockerfile", render_dockerfile(template, env_vars).encode("utf-8"))
     add_wheelhouse(ctx, wheelhouse, var.requirements)
+    uv = uv_binary() if builder.cross else None
+    if builder.cross and uv is None:
+        raise ImageError(f"building {tags[0]} for {platform.docker} installs its wheels "
+                         "with uv, which is not installed (pip install uv)")
+    add_tools(ctx, uv)
     add_serving_runtime(ctx, Path(sagepack.__file__).parent, root / SERVE)
 
     archive_sha256: str | None = None
@@ -210,15 +280,21 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         before = image_ids(engine_client, [*tags, cache_tag(model.name, var.name)])
         engine = run_build(engine_client, context_tar, tag=tags[0],
                            target="baked" if mode == "baked" else "runtime",
-                           buildargs={"BASE_IMAGE": var.base_image}, labels=labels,
-                           no_cache=no_cache,
-                           display=display or BuildDisplay(verbose=verbose))
+                           buildargs={"BASE_IMAGE": var.base_image,
+                                      "BUILDER_IMAGE": builder.image,
+                                      "BUILDER_PLATFORM": builder.platform.docker,
+                                      "TARGET_WHEELS": builder.target_wheels},
+                           labels=labels, no_cache=no_cache,
+                           display=display or BuildDisplay(verbose=verbose),
+                           platform=platform)
     # The SBOM describes the image just built; the image then carries the SBOM's sha256.
+    checks_started = time.monotonic()
     sbom = make_sbom(engine_client, engine.image_id, var.requirements,
                      settings.project.dist_for(model.name) / sbom_name(var.name))
     labels.update(sbom_labels(sbom.sha256))
     image_id = add_labels(engine_client, engine.image_id, sbom_labels(sbom.sha256),
-                          tag=tags[0])
+                          tag=tags[0], platform=platform)
+    sbom_seconds = time.monotonic() - checks_started
     image = engine_client.images.get(image_id)
     for tag in tags[1:]:
         repository, _, name = tag.rpartition(":")
@@ -227,7 +303,9 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     leftovers = tuple(tidy(engine_client, model=model.name, variant=var.name,
                            image_id=image_id, stage_images=engine.stage_images,
                            before=before, keep_cache=keep_cache))
-    results = image_checks.run_checks(engine_client, image_id, gpu=var.gpu)
+    checks_started = time.monotonic()
+    results = [check_platform(image.attrs, platform),
+               *image_checks.run_checks(engine_client, image_id, gpu=var.gpu)]
     if var.cuda is not None:
         results.append(check_cuda_runtime(engine_client, image_id, var.cuda))
     results.append(check_secret_files(engine_client, image_id, var.base_image,
@@ -239,6 +317,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
         results.append(check_model_load(
             engine_client, image_id, baked=mode == "baked" or model.multi_model,
             archive=settings.project.dist_for(model.name) / ARCHIVE_NAME))
+    checks_seconds = time.monotonic() - checks_started + sbom_seconds
     size = int(image.attrs.get("Size") or 0)
     limit = var.max_image_size_mb
     if limit is not None:
@@ -251,6 +330,13 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                          image_id=image_id, tags=tags, engine=engine, seconds=seconds,
                          checks=results, labels=labels,
                          extra={"artifact_mode": mode, "base_image": var.base_image,
+                                "platform": platform.docker,
+                                "builder": {"image": builder.image,
+                                            "platform": builder.platform.docker,
+                                            "cross": builder.cross},
+                                "emulated": emulated,
+                                "emulated_seconds": emulated_seconds(
+                                    engine, builder, emulated, checks_seconds),
                                 "lock": str(var.requirements.relative_to(root))
                                 if var.requirements.is_relative_to(root)
                                 else str(var.requirements),

@@ -19,7 +19,7 @@ import docker
 from docker.errors import APIError
 
 from sagepack.errors import BuildFailed
-from sagepack.images.platform import DOCKER_PLATFORM
+from sagepack.platforms import DEFAULT, Platform
 
 NETWORK_MODE = "none"
 TAIL_LINES = 25
@@ -179,8 +179,9 @@ def follow(chunks: Iterable[Mapping[str, Any]], tag: str,
 def run_build(client: docker.DockerClient, context_tar: Path, *, tag: str,
               target: str | None = None, buildargs: Mapping[str, str] | None = None,
               labels: Mapping[str, str] | None = None, no_cache: bool = False,
-              display: Display | None = None) -> EngineResult:
-    """Build the context tar on the engine, network disabled; tag the result ``tag``."""
+              display: Display | None = None, platform: Platform = DEFAULT) -> EngineResult:
+    """Build the context tar on the engine for ``platform``, network disabled; tag the
+    result ``tag``."""
     show = display or SilentDisplay()
     show.begin(tag)
     try:
@@ -189,7 +190,7 @@ def run_build(client: docker.DockerClient, context_tar: Path, *, tag: str,
                 fileobj=fh, custom_context=True, encoding=None, tag=tag, target=target,
                 buildargs=dict(buildargs or {}), labels=dict(labels or {}), nocache=no_cache,
                 rm=True, forcerm=True, pull=False, decode=True, network_mode=NETWORK_MODE,
-                platform=DOCKER_PLATFORM,
+                platform=platform.docker,
             )
             return follow(chunks, tag, show)
     except APIError as exc:

@@ -5,6 +5,7 @@ Layout (see ``containers/Dockerfile``)::
     Dockerfile            containers/Dockerfile with the model's ENV lines
     requirements.txt      the variant's lock
     wheels/               the lock's wheelhouse
+    tools/uv              for another platform than the build machine's (else empty)
     runtime/sagepack/     __init__.py, errors.py, py.typed, serving/ (nothing else)
     runtime/serve         mode 0755
     model-code/code/...   baked mode: the archive's code/ folder
@@ -127,6 +128,13 @@ def add_wheelhouse(ctx: BuildContext, wheelhouse: Wheelhouse, lock: Path) -> Non
     ctx.add_dir("wheels")
     for wheel in wheelhouse.wheels:
         ctx.add_file(f"wheels/{wheel.filename}", wheelhouse.path / wheel.filename, 0o644)
+
+
+def add_tools(ctx: BuildContext, uv: Path | None) -> None:
+    """``tools/``: uv when the builder stage installs another platform's wheels."""
+    ctx.add_dir("tools")
+    if uv is not None:
+        ctx.add_file("tools/uv", uv, 0o755)
 
 
 def add_model(ctx: BuildContext, extracted: Path) -> None:

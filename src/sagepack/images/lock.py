@@ -1,8 +1,8 @@
 """Locking a variant's requirements with hashes for the image's platform, not the host's.
 
 ``containers/requirements/serving.in`` (the serving runtime's dependencies) and the
-variant's ``.in`` are resolved together by ``uv pip compile`` for CPython 3.11 on manylinux
-x86_64, wheels only, with every hash. uv runs in the project root with relative paths, so
+variant's ``.in`` are resolved together by ``uv pip compile`` for CPython 3.11 on the
+variant's platform (manylinux x86_64 or aarch64), wheels only, with every hash. uv runs in the project root with relative paths, so
 the lock names no host path and is the same on any machine. The variant's package indexes
 (:mod:`sagepack.config.indexes`) reach uv through its environment, credentials included;
 the lock names no index, and every message quoting uv has the credentials taken out.
@@ -26,7 +26,7 @@ from sagepack.config import ModelConfig, Settings, Variant
 from sagepack.errors import LockError
 from sagepack.files import atomic_path
 from sagepack.images.cuda import check_lock as check_cuda_lock
-from sagepack.images.platform import PYTHON_VERSION, UV_PLATFORM
+from sagepack.platforms import PYTHON_VERSION
 
 SERVING_IN = Path("containers/requirements/serving.in")
 LOCK_COMMAND = "invoke lock"
@@ -73,13 +73,23 @@ def project_root_of(model: ModelConfig) -> Path:
 
 
 def _uv() -> list[str]:
+    found = uv_binary()
+    return [str(found)] if found else [sys.executable, "-m", "uv"]
+
+
+def uv_binary() -> Path | None:
+    """The uv executable: beside this interpreter, on PATH, or the uv package's."""
     beside = Path(sys.executable).parent / "uv"
     if beside.is_file():
-        return [str(beside)]
+        return beside
     found = shutil.which("uv")
     if found:
-        return [found]
-    return [sys.executable, "-m", "uv"]
+        return Path(found)
+    try:
+        import uv
+    except ImportError:
+        return None
+    return Path(uv.find_uv_bin())
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -106,7 +116,8 @@ def lock(model: ModelConfig, variant: Variant | str, *,
         if dest.is_file() and not upgrade:
             shutil.copyfile(dest, tmp)  # uv keeps the versions the output file pins
         argv = [*_uv(), "pip", "compile", "--quiet", "--generate-hashes",
-                "--python-version", PYTHON_VERSION, "--python-platform", UV_PLATFORM,
+                "--python-version", PYTHON_VERSION,
+                "--python-platform", var.platform.uv_platform,
                 "--only-binary", ":all:", "--custom-compile-command",
                 f"{LOCK_COMMAND} --model {model.name}",
                 "--output-file", str(tmp),
@@ -117,12 +128,38 @@ def lock(model: ModelConfig, variant: Variant | str, *,
                               env=var.indexes.uv_env())
         if proc.returncode != 0:
             where = f" (indexes: {var.indexes.describe()})" if var.indexes.indexes else ""
-            raise LockError(f"locking {_relative(var.requirements_in, root)} failed{where}:\n"
-                            + var.indexes.redact((proc.stderr or proc.stdout).strip()))
+            output = var.indexes.redact((proc.stderr or proc.stdout).strip())
+            missing = no_wheel_for(output)
+            what = (f": no {var.platform.arch} wheel of {', '.join(missing)} for CPython "
+                    f"{PYTHON_VERSION} on manylinux (the lock takes wheels only)"
+                    if missing else "")
+            raise LockError(f"locking {_relative(var.requirements_in, root)} for "
+                            f"{var.platform.docker} failed{where}{what}:\n{output}")
         if var.cuda is not None:  # a refused lock leaves the old file in place
             check_cuda_lock(((r.name, r.version) for r in read_lock(tmp)), var.cuda,
                             _relative(dest, root))
     return dest
+
+
+# uv: "Because foo>=1.15.0 has no wheels with a matching platform tag (e.g.,
+# `manylinux_2_28_aarch64`) and you require foo, ..." and "hint: Wheels are available for
+# `foo` (v1.2) on the following platforms: ...".
+_NO_WHEEL = (
+    re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?[^\s,]*)? has no wheels with a "
+               r"matching platform tag"),
+    re.compile(r"Wheels are available for `([^`]+)`[^\n]* on the following platforms?"),
+)
+
+
+def no_wheel_for(output: str) -> list[str]:
+    """The packages uv's resolver output says have no wheel for the platform asked for."""
+    found: list[str] = []
+    for pattern in _NO_WHEEL:
+        for match in pattern.finditer(output):
+            name = str(canonicalize_name(match.group(1)))
+            if name not in found:
+                found.append(name)
+    return found
 
 
 def read_requirements(path: Path) -> list[RequirementLine]:

@@ -1,6 +1,7 @@
 """A local base's root file system: debootstrapped, cleaned and packed reproducibly.
 
-``debootstrap --variant=minbase`` on the host (needs root), then package caches, apt lists,
+``debootstrap --variant=minbase`` on the host (needs root; for another architecture
+``--arch arm64 --foreign``, then its second stage in a chroot, under emulation), then package caches, apt lists,
 documentation (copyright files kept), locales, logs and host files removed, then a tar
 sorted depth-first with numeric owners and mtimes clamped to ``SOURCE_DATE_EPOCH``: the
 same root file system gives the same bytes.
@@ -12,11 +13,14 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from sagepack import emulation
 from sagepack.errors import ImageError
 from sagepack.images.debian import tool_env
+from sagepack.platforms import DEFAULT, Platform
 
 # Removed from the root file system after debootstrap (relative to the root).
 CLEAN_PATHS = (
@@ -32,22 +36,38 @@ CLEAN_PATHS = (
 EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp", "var/tmp", "var/log")
 
 
+def _run(argv: list[str], env: dict[str, str], what: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise ImageError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
 def debootstrap(name: str, suite: str, packages: Sequence[str], rootfs: Path,
-                mirror: str, source_date_epoch: int | None = None) -> None:
-    """Run debootstrap (needs root) of ``suite`` with ``packages`` into ``rootfs``
-    (``name``: the base it builds, for messages); ``source_date_epoch`` is passed on to
-    the maintainer scripts that honour it."""
+                mirror: str, source_date_epoch: int | None = None,
+                platform: Platform = DEFAULT) -> float:
+    """Run debootstrap (needs root) of ``suite`` with ``packages`` for ``platform`` into
+    ``rootfs`` (``name``: the base it builds, for messages); ``source_date_epoch`` is
+    passed on to the maintainer scripts that honour it. For another architecture than the
+    host's, the first stage (download and unpack) runs here and the second (the packages'
+    maintainer scripts) in a chroot under emulation; return the seconds spent emulated."""
     exe = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
     if not Path(exe).exists():
         raise ImageError("debootstrap is not installed (apt-get install debootstrap); "
                          f"it builds {name}")
-    argv = [exe, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs),
-            mirror]
-    proc = subprocess.run(argv, capture_output=True, text=True,
-                          env=tool_env(source_date_epoch), check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise ImageError(f"debootstrap of {name} failed (exit {proc.returncode}):\n{tail}")
+    env = tool_env(source_date_epoch)
+    foreign = emulation.require(platform, f"building the base {name}")
+    argv = [exe, "--variant=minbase", f"--arch={platform.debian_arch}",
+            *(["--foreign"] if foreign else []), f"--include={','.join(packages)}", suite,
+            str(rootfs), mirror]
+    _run(argv, env, f"debootstrap of {name}")
+    if not foreign:
+        return 0.0
+    started = time.monotonic()
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    _run([chroot, str(rootfs), "/debootstrap/debootstrap", "--second-stage"], env,
+         f"debootstrap's second stage of {name} (emulated {platform.arch})")
+    return time.monotonic() - started
 
 
 def clean_rootfs(rootfs: Path) -> None:

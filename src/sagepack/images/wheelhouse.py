@@ -1,7 +1,9 @@
 """The wheelhouse: a lock's wheels downloaded on the host, cached by the lock's hash.
 
-``<cache>/<sha256 of the lock>/`` holds exactly one wheel per locked requirement, each for
-CPython 3.11 on manylinux x86_64 and each with a sha256 the lock lists; ``manifest.json``
+``<cache>/<arch>/<sha256 of the lock>/`` holds exactly one wheel per locked requirement, each
+for CPython 3.11 on manylinux of the variant's architecture (``x86_64``, ``aarch64``: a
+lock's text can be the same for both, since uv lists every file's hash) and each with a
+sha256 the lock lists; ``manifest.json``
 records them. The image build installs only from there, with no network. Wheels come from
 the variant's package indexes (credentials through pip's environment, taken out of every
 message), else PyPI.
@@ -27,14 +29,18 @@ from sagepack.config.indexes import IndexSet
 from sagepack.errors import LockError
 from sagepack.files import file_sha256, write_json
 from sagepack.images.lock import LockedRequirement, lock_sha256, read_lock
-from sagepack.images.platform import ABI, ARCH, PLATFORMS, PYTHON_VERSION, PYTHON_VERSION_INFO
+from sagepack.platforms import ABI, DEFAULT, PYTHON_VERSION, PYTHON_VERSION_INFO, Platform
 
-# Every wheel tag the image's interpreter accepts, as pip on the image would compute them.
-IMAGE_TAGS = frozenset((
-    *tags.cpython_tags(python_version=PYTHON_VERSION_INFO, abis=[ABI], platforms=PLATFORMS),
-    *tags.compatible_tags(python_version=PYTHON_VERSION_INFO, interpreter=ABI,
-                          platforms=PLATFORMS),
-))
+
+def image_tags(platform: Platform) -> frozenset[Tag]:
+    """Every wheel tag the image's interpreter accepts, as pip on the image computes them."""
+    return frozenset((
+        *tags.cpython_tags(python_version=PYTHON_VERSION_INFO, abis=[ABI],
+                           platforms=platform.wheel_platforms),
+        *tags.compatible_tags(python_version=PYTHON_VERSION_INFO, interpreter=ABI,
+                              platforms=platform.wheel_platforms),
+    ))
+
 MANIFEST = "manifest.json"
 CHUNK = 4 * 1024 * 1024
 
@@ -78,9 +84,10 @@ def parse_wheel_name(filename: str) -> tuple[NormalizedName, Version, frozenset[
     return name, version, wheel_tags
 
 
-def wheel_fits_image(filename: str) -> bool:
-    """Whether a wheel installs on the image: CPython 3.11, manylinux x86_64 (or pure)."""
-    return not parse_wheel_name(filename)[2].isdisjoint(IMAGE_TAGS)
+def wheel_fits_image(filename: str, platform: Platform = DEFAULT) -> bool:
+    """Whether a wheel installs on the image: CPython 3.11, manylinux of ``platform``'s
+    architecture (or pure)."""
+    return not parse_wheel_name(filename)[2].isdisjoint(image_tags(platform))
 
 
 def _same_version(a: Version, b: str) -> bool:
@@ -91,7 +98,7 @@ def _same_version(a: Version, b: str) -> bool:
 
 
 def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
-           *, rehash: bool = True) -> tuple[Wheel, ...]:
+           *, rehash: bool = True, platform: Platform = DEFAULT) -> tuple[Wheel, ...]:
     """Check ``folder`` holds exactly the lock's wheels; raise :class:`LockError` naming
     the package that does not match."""
     by_key: dict[str, list[Path]] = {}
@@ -110,14 +117,14 @@ def verify(folder: Path, requirements: Sequence[LockedRequirement], lock: Path,
         if not candidates:
             raise LockError(f"{req.name}=={req.version}: no wheel in the wheelhouse {folder} "
                             f"(lock {lock}); none for CPython {PYTHON_VERSION} manylinux "
-                            f"{ARCH}?")
+                            f"{platform.arch}?")
         if len(candidates) > 1:
             raise LockError(f"{req.name}=={req.version}: several wheels in {folder}: "
                             f"{', '.join(p.name for p in candidates)}")
         path = candidates[0]
-        if not wheel_fits_image(path.name):
+        if not wheel_fits_image(path.name, platform):
             raise LockError(f"{req.name}=={req.version}: wheel {path.name} does not fit "
-                            f"CPython {PYTHON_VERSION} on manylinux {ARCH}")
+                            f"CPython {PYTHON_VERSION} on manylinux {platform.arch}")
         digest = recorded.get(path.name) or file_sha256(path)
         if digest not in req.hashes:
             raise LockError(f"{req.name}=={req.version}: wheel {path.name} has sha256 "
@@ -136,11 +143,11 @@ def _read_manifest(folder: Path) -> dict[str, str]:
     return {w["filename"]: w["sha256"] for w in data.get("wheels", [])}
 
 
-def _pip_download(lock: Path, dest: Path, indexes: IndexSet) -> None:
+def _pip_download(lock: Path, dest: Path, indexes: IndexSet, platform: Platform) -> None:
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
             "--no-input", "--only-binary=:all:", "--no-deps", "--require-hashes",
             "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", ABI,
-            *(arg for plat in PLATFORMS for arg in ("--platform", plat)),
+            *(arg for plat in platform.wheel_platforms for arg in ("--platform", plat)),
             "-r", str(lock), "-d", str(dest)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False,
                           env=indexes.pip_env())
@@ -152,7 +159,8 @@ def _pip_download(lock: Path, dest: Path, indexes: IndexSet) -> None:
                      if not line.startswith("WARNING: Location"))[-2000:]
     what = ", ".join(culprits) if culprits else "see pip's output"
     where = f" from {indexes.describe()}" if indexes.indexes else ""
-    raise LockError(f"downloading the wheels of {lock}{where} failed ({what}):\n{tail}")
+    raise LockError(f"downloading the {platform.arch} wheels of {lock}{where} failed "
+                    f"({what}):\n{tail}")
 
 
 def _culprits(output: str) -> list[str]:
@@ -171,24 +179,31 @@ def _culprits(output: str) -> list[str]:
     return found
 
 
+def wheelhouse_folder(cache_dir: Path, lock: Path, platform: Platform = DEFAULT) -> Path:
+    """Where the wheelhouse of ``lock`` for ``platform`` lives: ``<cache>/<arch>/<sha256>``."""
+    return cache_dir / platform.arch / lock_sha256(lock)
+
+
 def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet,
-                      indexes: IndexSet | None = None) -> Wheelhouse:
-    """The verified wheelhouse of ``lock`` under ``cache_dir``, downloading it (from
-    ``indexes``, else PyPI) if needed."""
+                      indexes: IndexSet | None = None,
+                      platform: Platform = DEFAULT) -> Wheelhouse:
+    """The verified wheelhouse of ``lock`` for ``platform`` under ``cache_dir``,
+    downloading it (from ``indexes``, else PyPI) if needed."""
     requirements = read_lock(lock)
     key = lock_sha256(lock)
-    folder = cache_dir / key
+    folder = wheelhouse_folder(cache_dir, lock, platform)
     if (folder / MANIFEST).is_file():
-        wheels = verify(folder, requirements, lock, rehash=False)
+        wheels = verify(folder, requirements, lock, rehash=False, platform=platform)
         return Wheelhouse(folder, lock, key, wheels, downloaded=False)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log(f"downloading {len(requirements)} locked wheels of {lock.name} into {folder}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log(f"downloading {len(requirements)} locked {platform.arch} wheels of {lock.name} "
+        f"into {folder}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=folder.parent))
     try:
-        _pip_download(lock, staging, indexes or IndexSet())
-        wheels = verify(staging, requirements, lock, rehash=True)
+        _pip_download(lock, staging, indexes or IndexSet(), platform)
+        wheels = verify(staging, requirements, lock, rehash=True, platform=platform)
         write_json(staging / MANIFEST, {
-            "lock": lock.name, "lock_sha256": key,
+            "lock": lock.name, "lock_sha256": key, "platform": platform.docker,
             "wheels": [{"filename": w.filename, "name": w.name, "version": w.version,
                         "sha256": w.sha256, "size": w.size} for w in wheels],
         })

@@ -27,6 +27,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.index.v1+json",
 )
+INDEX_TYPES = MANIFEST_TYPES[2:]
 HTTP_TIMEOUT = 60
 
 
@@ -111,6 +112,12 @@ class RemoteManifest:
     digest: str  # the manifest digest (what ``@sha256:...`` references)
     config_digest: str | None  # the image id, for single-platform manifests
     media_type: str
+    size: int = 0  # of the manifest's bytes
+    manifests: tuple[tuple[str, str], ...] = ()  # an index's: (digest, "os/architecture")
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
 
 
 def _is_loopback(host: str) -> bool:
@@ -163,8 +170,32 @@ class RegistryApi:
         config = body.get("config") if isinstance(body, dict) else None
         config_digest = config.get("digest") if isinstance(config, dict) else None
         media_type = resp.headers.get("Content-Type", "") or str(body.get("mediaType", ""))
+        listed = body.get("manifests") if isinstance(body, dict) else None
+        manifests = tuple(
+            (str(m.get("digest")), f"{(m.get('platform') or {}).get('os')}/"
+                                   f"{(m.get('platform') or {}).get('architecture')}")
+            for m in (listed if isinstance(listed, list) else []) if isinstance(m, dict))
         return RemoteManifest(digest=digest, config_digest=config_digest,
-                              media_type=media_type)
+                              media_type=media_type.split(";")[0].strip(),
+                              size=len(resp.content), manifests=manifests)
+
+    def put_manifest(self, repository: str, reference: str, body: bytes,
+                     media_type: str) -> str:
+        """PUT ``body`` as the manifest ``repository:reference``; return its digest."""
+        import requests
+
+        url = f"{self.scheme}://{self.host}/v2/{repository}/manifests/{reference}"
+        try:
+            resp = self._session.put(url, data=body, headers={"Content-Type": media_type},
+                                     timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            raise PublishError(f"registry {self.host} did not answer the PUT of "
+                               f"{repository}:{reference}: {exc}") from exc
+        if resp.status_code not in (200, 201):
+            raise PublishError(f"registry {self.host} refused {repository}:{reference} "
+                               f"({media_type}): {resp.status_code} {resp.text[:300]}")
+        return resp.headers.get("Docker-Content-Digest") or \
+            "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 # --- pushing ------------------------------------------------------------------------------

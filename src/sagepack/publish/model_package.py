@@ -31,11 +31,19 @@ class PackageResult:
     action: str  # "created", "skipped" or "replaced"
 
 
+def validated(target: PackageTarget) -> bool:
+    """Whether the package gets a validation profile: the model has a ``[validation]``
+    transform and the variant has transform instance types (Graviton variants have none:
+    SageMaker's batch transform has no Graviton instances)."""
+    variant = target.model.variant(target.variant)
+    return target.model.validation is not None and bool(variant.transform_instance_types)
+
+
 def upload_validation_input(s3: Any, target: PackageTarget, bucket: str,
                             kms_key_id: str | None) -> str | None:
     """Upload the validation transform's input files; return their S3 prefix URI."""
     validation = target.model.validation
-    if validation is None:
+    if validation is None or not validated(target):
         return None
     source = validation.input
     files = validation_files(validation)
@@ -82,19 +90,22 @@ def _validation_spec(validation: ValidationTransform, input_uri: str, output_uri
 def package_request(target: PackageTarget, *, image: str, model_data_url: str,
                     validation_input: str | None, bucket: str,
                     role_arn: str | None) -> dict[str, Any]:
-    """The ``CreateModelPackage`` request for ``target``."""
+    """The ``CreateModelPackage`` request for ``target``: the variant's instance types (an
+    arm64 variant lists Graviton ones, and no transform types)."""
     model = target.model
+    variant = model.variant(target.variant)
+    inference: dict[str, Any] = {
+        "Containers": [{"Image": image, **container_data(model_data_url, model.model_data)}],
+        "SupportedContentTypes": list(model.content_types),
+        "SupportedResponseMIMETypes": list(model.response_types),
+        "SupportedRealtimeInferenceInstanceTypes": list(variant.realtime_instance_types),
+    }
+    if variant.transform_instance_types:
+        inference["SupportedTransformInstanceTypes"] = list(variant.transform_instance_types)
     request: dict[str, Any] = {
         "ModelPackageDescription": (model.description or
                                     f"{model.name} {model.version} ({target.variant})")[:1000],
-        "InferenceSpecification": {
-            "Containers": [{"Image": image,
-                            **container_data(model_data_url, model.model_data)}],
-            "SupportedContentTypes": list(model.content_types),
-            "SupportedResponseMIMETypes": list(model.response_types),
-            "SupportedRealtimeInferenceInstanceTypes": list(model.realtime_instance_types),
-            "SupportedTransformInstanceTypes": list(model.transform_instance_types),
-        },
+        "InferenceSpecification": inference,
     }
     if target.group:
         request["ModelPackageGroupName"] = target.group
@@ -102,12 +113,12 @@ def package_request(target: PackageTarget, *, image: str, model_data_url: str,
     else:
         request["ModelPackageName"] = target.name
         request["CertifyForMarketplace"] = True
-    if model.validation is not None and validation_input is not None:
+    if model.validation is not None and validation_input is not None and validated(target):
         if not role_arn:
             raise PublishError(f"{model.config_file}: [validation] needs a SageMaker "
                                "validation role ARN to create the model package")
         output = f"s3://{bucket}/{target.validation_prefix}/output/"
-        cuda = model.variant(target.variant).cuda
+        cuda = variant.cuda
         request["ValidationSpecification"] = _validation_spec(
             model.validation, validation_input, output, role_arn,
             cuda.transform_ami.name if cuda is not None else None)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagepack import labels as keys
 from sagepack.archive import ARCHIVE_NAME
@@ -21,6 +21,9 @@ from sagepack.errors import ArchiveError, PublishError
 from sagepack.images.sbom import sbom_name
 from sagepack.images.tags import version_tag
 from sagepack.publish.checksums import FileDigest, UploadSettings, digest_file
+
+if TYPE_CHECKING:
+    from sagepack.publish.index import IndexTarget
 
 MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "publish.json"
@@ -40,6 +43,7 @@ class ImageTarget:
     repository: str
     tag: str
     image_id: str
+    platform: str = "linux/amd64"  # the variant's
 
     @property
     def local_ref(self) -> str:
@@ -114,6 +118,7 @@ class PublishPlan:
     sboms: tuple[ArchiveTarget, ...] = ()  # each variant's SBOM, beside the archive
     file_sets: tuple[FilesTarget, ...] = ()  # uncompressed model data, instead of archives
     notes: tuple[str, ...] = ()  # what the plan leaves out, said before publishing
+    indexes: tuple[IndexTarget, ...] = ()  # per model: one tag for both platforms
 
     @property
     def repositories(self) -> tuple[str, ...]:
@@ -240,8 +245,9 @@ def _image_targets(docker: Any, project: ProjectConfig, model: ModelConfig, vari
         repo, _, tag = ref.rpartition(":")
         if repo == repository and sha_tag.match(tag) and tag not in tags:
             tags.append(tag)
+    platform = model.variants[variant].platform.docker
     return [ImageTarget(model=model.name, variant=variant, repository=repository, tag=t,
-                        image_id=str(image.id)) for t in tags]
+                        image_id=str(image.id), platform=platform) for t in tags]
 
 
 def _sbom_target(model: ModelConfig, variant: str, dist: Path, key: str, bucket: str,
@@ -289,6 +295,8 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
               variants: Sequence[str] | None, docker: Any, upload: UploadSettings,
               ) -> PublishPlan:
     """Work out what to publish; every missing input is reported at once."""
+    from sagepack.publish.index import index_target
+
     project = settings.project
     problems: list[str] = []
     if not project.s3_bucket:
@@ -299,6 +307,7 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
     packages: list[PackageTarget] = []
     sboms: list[ArchiveTarget] = []
     file_sets: list[FilesTarget] = []
+    indexes: list[IndexTarget] = []
     notes: list[str] = []
     dist: dict[str, Path] = {}
     for model in models:
@@ -322,6 +331,8 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
                                 upload, problems, notes) if targets else None
             if sbom is not None:
                 sboms.append(sbom)
+        index = index_target(model, chosen, images, notes)
+        indexes.extend([index] if index is not None else [])
         if model.model_data == UNCOMPRESSED:
             files = files_target(settings, model, upload, problems)
             file_sets.extend([files] if files is not None else [])
@@ -346,4 +357,5 @@ def make_plan(settings: Settings, models: Sequence[ModelConfig],
                        bucket=project.s3_bucket, kms_key_id=project.kms_key_id,
                        tag_mutability=project.tag_mutability, images=tuple(images),
                        archives=tuple(archives), packages=tuple(packages), dist=dist,
-                       sboms=tuple(sboms), notes=tuple(notes), file_sets=tuple(file_sets))
+                       sboms=tuple(sboms), notes=tuple(notes), file_sets=tuple(file_sets),
+                       indexes=tuple(indexes))

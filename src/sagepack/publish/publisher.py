@@ -16,7 +16,7 @@ from rich.console import Console
 from sagepack.config import ModelConfig, Settings
 from sagepack.errors import PublishError
 from sagepack.images.tags import version_tag
-from sagepack.publish import ecr, model_package, s3, s3_files, scan, validation
+from sagepack.publish import ecr, index, model_package, s3, s3_files, scan, validation
 from sagepack.publish.aws import (
     AwsClients,
     aws_errors,
@@ -167,7 +167,7 @@ def publish(settings: Settings, models: Sequence[ModelConfig],
     plan = make_plan(settings, models, variants, docker, upload)
     validation_role_arn = validation_role_arn or getattr(settings.project,
                                                          "validation_role_arn", None)
-    needs_role = [p.name for p in plan.packages if p.model.validation is not None]
+    needs_role = [p.name for p in plan.packages if model_package.validated(p)]
     if needs_role and not validation_role_arn:
         raise PublishError(f"model packages {', '.join(needs_role)} have a validation "
                            "transform, which needs a SageMaker validation role ARN "
@@ -224,6 +224,8 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
                                        conflicts=conflicts)
         files_steps = s3_files.files_steps(clients.s3, plan.file_sets, force=force,
                                            settings=upload, conflicts=conflicts)
+        index_steps = [index.index_step(api, target, force=force, conflicts=conflicts)
+                       for target in plan.indexes]
         unchanged = {a.target.model for a in archive_steps if a.action == "skip"} | \
             {f.target.model for f in files_steps if not (f.upload or f.extra)}
         if not force:
@@ -235,6 +237,14 @@ def _publish(settings: Settings, plan: PublishPlan, report: PublishReport,
         for step in image_steps:
             report.images.append(_do_image(step, docker, api, clients, registry, auth,
                                            repositories, account, console))
+        for istep in index_steps:
+            if istep.action == "replace" and \
+                    repositories[istep.target.repository].tag_mutability == "IMMUTABLE":
+                ecr.untag(clients.ecr, account_id=account, repository=istep.target.repository,
+                          tag=istep.target.tag)
+            report.indexes.append(index.publish_index(istep, api, console, {
+                r.variant: r.digest for r in report.images if r.model == istep.target.model
+                and r.tag == version_tag(settings.models[r.model], r.variant)}))
         # --- the vulnerability gate -----------------------------------------------------
         supply = settings.project.supply
         waiter = scan.ScanWaiter(clients.ecr, account, console, supply,
@@ -291,7 +301,7 @@ def _do_image(step: ImageStep, docker: Any, api: ecr.RegistryApi, clients: AwsCl
         console.print(f"skip   {ref}: already holds {step.remote.digest}")
         return ImageResult(model=target.model, variant=target.variant, tag=target.tag,
                            uri=ref, digest=step.remote.digest, image_id=target.image_id,
-                           action="skipped")
+                           action="skipped", platform=target.platform)
     if step.action == "replace":
         old = step.remote.digest if step.remote else "?"
         console.print(f"force  {ref}: replacing {old}")
@@ -305,7 +315,8 @@ def _do_image(step: ImageStep, docker: Any, api: ecr.RegistryApi, clients: AwsCl
     console.print(f"pushed {ref} {digest} (verified in the registry)")
     return ImageResult(model=target.model, variant=target.variant, tag=target.tag, uri=ref,
                        digest=digest, image_id=target.image_id,
-                       action="replaced" if step.action == "replace" else "pushed")
+                       action="replaced" if step.action == "replace" else "pushed",
+                       platform=target.platform)
 
 
 def _do_archive(step: ArchiveStep, clients: AwsClients, kms_key_id: str | None,

@@ -15,6 +15,7 @@ from sagepack.errors import PublishError
 from sagepack.files import write_json
 from sagepack.progress import make_table
 from sagepack.progress import print_table as _show
+from sagepack.publish.index import IndexResult
 from sagepack.publish.model_package import PackageResult
 from sagepack.publish.plan import REPORT_NAME, PublishPlan
 from sagepack.publish.scan import ScanVerdict, findings_table
@@ -31,6 +32,7 @@ class ImageResult:
     digest: str  # the manifest digest
     image_id: str
     action: str  # "pushed", "skipped" or "replaced"
+    platform: str = "linux/amd64"
 
     @property
     def reference(self) -> str:
@@ -82,12 +84,14 @@ class PublishReport:
     sboms: list[ArchiveResult] = field(default_factory=list)
     file_sets: list[FilesResult] = field(default_factory=list)
     scans: dict[str, ScanVerdict] = field(default_factory=dict)  # by manifest digest
+    indexes: list[IndexResult] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         actions = [r.action for r in self.images] + [r.action for r in self.archives] + \
-            [r.action for r in self.packages] + [r.action for r in self.file_sets]
+            [r.action for r in self.packages] + [r.action for r in self.file_sets] + \
+            [r.action for r in self.indexes]
         return any(a != "skipped" for a in actions)
 
     def model_record(self, model: str, version: str) -> dict[str, Any]:
@@ -100,7 +104,7 @@ class PublishReport:
             "registry": self.registry,
             "images": [{"variant": r.variant, "tag": r.tag, "uri": r.uri,
                         "digest": r.digest, "reference": r.reference,
-                        "image_id": r.image_id,
+                        "image_id": r.image_id, "platform": r.platform,
                         "scan": self.scans[r.digest].as_dict()
                         if r.digest in self.scans else None}
                        for r in self.images if r.model == model],
@@ -113,6 +117,7 @@ class PublishReport:
                                None),
             "model_packages": [{"variant": p.variant, "name": p.name, "arn": p.arn}
                                for p in self.packages if p.model == model],
+            "index": next((r.as_dict() for r in self.indexes if r.model == model), None),
         }
 
     def write(self, versions: dict[str, str]) -> list[Path]:
@@ -167,6 +172,7 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
                                 if p.get("variant") not in variants] + new["model_packages"]
     merged["sboms"] = [b for b in old.get("sboms", []) if b.get("variant") not in variants] \
         + new.get("sboms", [])
+    merged["index"] = new.get("index") or old.get("index")
     # One model data per release: an archive, or the uncompressed files' prefix.
     merged["archive"] = new["archive"] or (None if new.get("model_data")
                                            else old.get("archive"))
@@ -189,8 +195,12 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
             f"registry {registry}, bucket s3://{plan.bucket}"
             + (" [--force: differing tags/objects will be replaced]" if force else ""))
     console.print(head)
-    _show(console, _table("Images", ("image", "local id", "push to"), [
-        (i.local_ref, i.image_id, f"{registry}/{i.repository}:{i.tag}") for i in plan.images]))
+    _show(console, _table("Images", ("image", "platform", "local id", "push to"), [
+        (i.local_ref, i.platform, i.image_id, f"{registry}/{i.repository}:{i.tag}")
+        for i in plan.images]
+        + [(f"index of {', '.join(m.variant for m in x.members)}",
+            " + ".join(m.platform_name for m in x.members), "(OCI image index)",
+            f"{registry}/{x.repository}:{x.tag}") for x in plan.indexes]))
     _show(console, _table("Model data", ("archive or listing", "sha256", "size", "upload to"), [
         (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]
         + [(f"{f.manifest} ({len(f.files)} files, uncompressed)", f"listing {f.digest}",
@@ -206,6 +216,8 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
 def print_report(console: Console, report: PublishReport) -> None:
     """What was done, as a table."""
     rows = [(r.action, "image", r.uri, r.digest) for r in report.images]
+    rows += [(r.action, "image index", r.uri,
+              f"{r.digest} ({', '.join(sorted(r.platforms))})") for r in report.indexes]
     rows += [(r.action, "archive", r.s3_uri, f"sha256:{r.sha256}") for r in report.archives]
     rows += [(r.action, "SBOM", r.s3_uri, f"sha256:{r.sha256}") for r in report.sboms]
     rows += [(r.action, "model data", r.s3_uri,

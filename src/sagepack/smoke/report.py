@@ -29,6 +29,7 @@ class SmokeReport:
     junit: Path | None
     exit_code: int  # pytest's
     log: Path | None = None
+    emulated: str | None = None  # the platform, when the image ran under emulation
 
     @property
     def failures(self) -> tuple[CheckResult, ...]:
@@ -97,6 +98,8 @@ def render(report: SmokeReport, console: Console | None = None) -> None:
     """A table of checks (check, result, time, detail), then why each failure failed."""
     out = console or default_console()
     where = "no network" if report.no_network else "bridge network, port on 127.0.0.1"
+    if report.emulated:
+        where += f", {report.emulated} emulated"
     table = make_table(f"{report.image} ({where})", ("check", "result", "time", "detail"),
                        right=("time",))
     for c in report.checks:

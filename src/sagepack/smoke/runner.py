@@ -97,10 +97,12 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
                            variant=variant.name, image=tag, no_network=no_network, gpu=container.gpu,
                            model_dir=str(model_dir) if model_dir else None,
                            compose_file=str(compose_file), project=project, run_id=run_id,
-                           deadline_s=deadline_s, compose_command=compose_argv,
+                           deadline_s=container.deadline(deadline_s),
+                           compose_command=compose_argv,
                            models_dir=str(models_dir) if models_dir else None,
                            record_dir=str(answers) if recording else None,
-                           record_all=bool(recording and recording.force))
+                           record_all=bool(recording and recording.force),
+                           platform=container.platform.docker, emulated=container.emulated)
             spec_file = spec.write(work / "run.json")
             with atomic_path(junit) as tmp_junit, atomic_path(log) as tmp_log, \
                     tmp_log.open("wb") as log_fh:
@@ -129,7 +131,8 @@ def run_image_tests(settings: Settings, model: ModelConfig, variant: Variant, *,
         remove_run(client, run_id)
     report = SmokeReport(image=tag, model=model.name, variant=variant.name,
                          no_network=no_network, checks=checks, junit=junit,
-                         exit_code=exit_code, log=log)
+                         exit_code=exit_code, log=log,
+                         emulated=container.platform.docker if container.emulated else None)
     render(report, out)
     return report
 

@@ -32,6 +32,8 @@ class RunSpec:
     models_dir: str | None = None  # multi-model images: the test models, at /opt/ml/models
     record_dir: str | None = None  # --record: where the sample checks leave the answers
     record_all: bool = False  # --record --force: every sample's answer, not only the new
+    platform: str = "linux/amd64"  # the variant's
+    emulated: bool = False  # the image's code runs under emulation on this machine
 
     def write(self, path: Path) -> Path:
         write_json(path, asdict(self))
