@@ -28,7 +28,8 @@ ARM_ONLY = "cp311-cp311-manylinux_2_17_aarch64"
 
 def test_platforms_are_looked_up_by_the_name_a_variant_gives() -> None:
     assert by_name("linux/arm64") is ARM64 and by_name("linux/amd64") is AMD64
-    with pytest.raises(KeyError, match="unknown platform 'linux/s390x'.*linux/amd64, linux/arm64"):
+    with pytest.raises(KeyError, match=r"unknown platform 'linux/s390x' \(supported: "
+                                       r"linux/amd64, linux/arm64\)"):
         by_name("linux/s390x")
     assert by_arch("aarch64") is ARM64 and by_arch("arm64") is ARM64
     assert by_arch("x86_64") is AMD64 and by_arch("riscv64") is None
@@ -305,9 +306,9 @@ def test_emulation_is_refused_naming_what_to_run(tmp_path: Path,
             r"not mounted at .*; set it up as root: scripts/bootstrap.sh \(or: apt-get install "
             r"qemu-user-static; mount -t binfmt_misc")):
         emulation.require(ARM64, "building x", _binfmt(tmp_path / "b", None, mounted=False))
-    with pytest.raises(EmulationUnavailable, match="no qemu-aarch64 binfmt_misc handler is "
-                                                   "registered.*qemu-aarch64.conf > "
-                                                   "/proc/sys/fs/binfmt_misc/register"):
+    with pytest.raises(EmulationUnavailable, match=r"no qemu-aarch64 binfmt_misc handler is "
+                                                   r"registered.*qemu-aarch64\.conf > "
+                                                   r"/proc/sys/fs/binfmt_misc/register"):
         emulation.require(ARM64, "running y", _binfmt(tmp_path / "c", None))
     with pytest.raises(EmulationUnavailable, match=r"without the F \(fix-binary\) flag"):
         emulation.require(ARM64, "running y",
