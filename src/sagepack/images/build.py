@@ -49,7 +49,7 @@ from sagepack.images.docker_client import docker_client
 from sagepack.images.environment import BuildEnvironment
 from sagepack.images.load_check import check_listed_model_load, check_model_load
 from sagepack.images.lock import SERVING_IN, lock_sha256, read_lock, read_requirements, uv_binary
-from sagepack.images.report import make_report, print_report
+from sagepack.images.report import compared_with, make_report, print_report, read_reports
 from sagepack.images.sbom import make_sbom, sbom_name
 from sagepack.images.secrets import check_secret_files
 from sagepack.images.source import SourceInfo, source_info
@@ -347,6 +347,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                                 "sbom": {**sbom.as_report(), "image_id": engine.image_id},
                                 "left_behind": [item.as_dict() for item in leftovers]})
     report_path = build_report_path(settings, model.name, var.name)
+    report["gpu"] = var.gpu
+    report["compared_with"] = compared_with(report, read_reports(report_path.parent, var.name))
     write_json(report_path, report)
     print_report(report)
     for item in leftovers:

@@ -195,10 +195,10 @@ def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet,
     if (folder / MANIFEST).is_file():
         wheels = verify(folder, requirements, lock, rehash=False, platform=platform)
         return Wheelhouse(folder, lock, key, wheels, downloaded=False)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
     log(f"downloading {len(requirements)} locked {platform.arch} wheels of {lock.name} "
         f"into {folder}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{platform.arch}-{key[:12]}-", dir=cache_dir))
     try:
         _pip_download(lock, staging, indexes or IndexSet(), platform)
         wheels = verify(staging, requirements, lock, rehash=True, platform=platform)
@@ -210,6 +210,7 @@ def ensure_wheelhouse(lock: Path, cache_dir: Path, *, log: Log = _quiet,
         if folder.exists():  # a concurrent download finished first
             shutil.rmtree(staging)
         else:
+            folder.parent.mkdir(exist_ok=True)
             staging.rename(folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
