@@ -149,3 +149,21 @@ def test_parameters_sagemaker_refuses_are_the_same_error_locally_and_remotely(
     assert str(local.value) == str(remote.value)
     assert "exceeds 100" in str(remote.value) and "63" in str(remote.value)
     assert status_proxy.requests == []
+
+
+def test_a_remote_transform_of_an_arm64_variant_is_refused_before_anything_is_sent(
+        project: Project, tmp_path: Path, status_proxy: StatusProxy,
+        console: Console) -> None:
+    data = ready(project, tmp_path)
+    config = project.model_root / "sagepack.toml"
+    config.write_text(config.read_text() + '\n[variants.graviton]\nplatform = "linux/arm64"\n'
+                      'requirements_in = "requirements/cpu.in"\n'
+                      'requirements = "requirements/graviton.txt"\n'
+                      'realtime_instance_types = ["ml.c7g.large"]\n')
+    settings = project.settings()
+    with pytest.raises(DeployError, match=r"variants\.graviton is linux/arm64: SageMaker's "
+                                          r"batch transform has no Graviton"):
+        run_remote(settings, settings.models["demo"], "graviton",
+                   job(data, tmp_path / "out"), RemoteTarget(input=str(data)),
+                   console=console)
+    assert status_proxy.requests == []

@@ -123,7 +123,8 @@ def _production_variant(model: ModelConfig, variant: Variant, model_name: str) -
             config["ProvisionedConcurrency"] = d.serverless.provisioned_concurrency
         pv["ServerlessConfig"] = config
         return pv
-    instance = d.instance_type or (model.realtime_instance_types or ("ml.m5.large",))[0]
+    # The variant's own instance types: an arm64 (Graviton) variant's are Graviton ones.
+    instance = d.instance_type or (variant.realtime_instance_types or ("ml.m5.large",))[0]
     pv.update({"InstanceType": instance, "InitialInstanceCount": d.instance_count,
                "InitialVariantWeight": 1.0})
     if d.startup_health_check_timeout_s is not None:

@@ -27,6 +27,7 @@ from sagepack.deploy.plan import make_plan, resource_name, tags
 from sagepack.deploy.published import read_release
 from sagepack.deploy.wait import follow
 from sagepack.errors import DeployError
+from sagepack.platforms import DEFAULT as DEFAULT_PLATFORM
 from sagepack.publish.aws import aws_errors
 from sagepack.publish.checksums import UploadSettings, digest_file, same_checksum
 from sagepack.publish.progress import UploadProgress
@@ -192,10 +193,15 @@ def run_remote(settings: Settings, model: ModelConfig, variant_name: str, job: T
     if not target.keep_in_s3 and job.output.exists() and not job.output.is_dir():
         raise DeployError(f"output {job.output} exists and is not a folder")
     variant = model.variant(variant_name)
+    if variant.platform is not DEFAULT_PLATFORM:
+        raise DeployError(f"{model.config_file}: variants.{variant.name} is "
+                          f"{variant.platform.docker}: SageMaker's batch transform has no {variant.platform.instances} "
+                          "instances; run the job locally (invoke transform without "
+                          "--remote), or with an amd64 variant")
     plan = make_plan(settings, model, variant, read_release(settings, model, variant))
     d = model.deploy
     instance = target.instance_type or d.transform_instance_type or \
-        (model.transform_instance_types or ("ml.m5.large",))[0]
+        (variant.transform_instance_types or ("ml.m5.large",))[0]
     count = target.instance_count or d.transform_instance_count
     project = settings.project
     base = "/".join(p for p in (project.s3_prefix, model.name, model.version, "transform")
