@@ -144,8 +144,13 @@ if [ "$(uname -m)" != aarch64 ]; then
   if [ ! -e "$binfmt/qemu-aarch64" ]; then
     if [ "$(id -u)" = 0 ]; then
       [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
-      log "registering qemu's aarch64 binfmt_misc handler (flags OPF)"
-      cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
+      if [ -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+        log "registering qemu's aarch64 binfmt_misc handler (flags OPF)"
+        cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
+      elif command -v update-binfmts >/dev/null; then  # binfmt-support's definitions
+        log "registering qemu's aarch64 binfmt_misc handler with update-binfmts"
+        update-binfmts --enable qemu-aarch64
+      fi
     else
       log "no aarch64 emulation: arm64 images cannot be built or tested here; as root run:"
       log "  mount -t binfmt_misc binfmt_misc $binfmt  # when $binfmt/register is missing"

@@ -357,10 +357,12 @@ def ensure_bases(settings: Settings, *, name: str | None = None, refresh: bool =
     env = BuildEnvironment.from_project(settings.project)
     build: dict[str, Any] = {"mirror": env.debian_mirror, "security_mirror": env.debian_security_mirror,
                              "source_date_epoch": env.source_date_epoch}
-    names = [name] if name else sorted({v.base_image for m in settings.models.values()
-                                        for v in m.variants.values()})
+    platforms = {v.base_image: v.platform for m in settings.models.values()
+                 for v in m.variants.values()}
+    names = [name] if name else sorted(platforms)
     ids: dict[str, str] = {}
     for base in names:
+        build["platform"] = platforms.get(base, DEFAULT)
         present = _image_id(engine, base)
         if present is not None and not refresh:
             show(f"{base}: present ({present[:19]})")
