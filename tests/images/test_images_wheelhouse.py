@@ -117,7 +117,7 @@ def test_download_of_a_package_without_a_wheel_for_the_image_names_it(tmp_path: 
 
 
 @pytest.mark.slow
-def test_wheelhouse_is_keyed_by_the_lock_and_reused(tmp_path: Path) -> None:
+def test_wheelhouse_is_keyed_by_architecture_and_lock_and_reused(tmp_path: Path) -> None:
     from sagepack.images.wheelhouse import ensure_wheelhouse
 
     repo = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_wheelhouse_is_keyed_by_the_lock_and_reused(tmp_path: Path) -> None:
     first = ensure_wheelhouse(lock, tmp_path / "cache")
     again = ensure_wheelhouse(lock, tmp_path / "cache")
     assert first.downloaded and not again.downloaded
-    assert first.path == again.path == tmp_path / "cache" / first.lock_sha256
+    assert first.path == again.path == tmp_path / "cache" / "x86_64" / first.lock_sha256
     assert {w.name for w in first.wheels} >= {"numpy", "uvicorn", "uvloop", "httptools"}
 
 

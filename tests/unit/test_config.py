@@ -42,7 +42,7 @@ def test_example_project_loads_into_frozen_dataclasses() -> None:
     settings = config.load(ROOT, env={})
     iris = settings.models["iris"]
     assert iris.version == "1.0.0"
-    assert set(iris.variants) == {"cpu", "cuda"}
+    assert set(iris.variants) == {"cpu", "cuda", "graviton"}
     assert iris.variants["cuda"].gpu and not iris.variants["cpu"].gpu
     assert {s.content_type for s in iris.samples} == {
         "application/json", "text/csv", "application/jsonlines"}
