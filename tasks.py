@@ -89,7 +89,7 @@ def base(c: Context, name: str | None = None, refresh: bool = False,
 
 
 @task(help={"model": "lock only this model (default: every model)",
-            "variant": "cpu, cuda or all (default: all)",
+            "variant": "a variant (cpu, cuda, graviton...) or all (default: all)",
             "upgrade": "resolve afresh instead of keeping the versions the lock pins"})
 def lock(c: Context, model: str | None = None, variant: str = "all",
          upgrade: bool = False) -> None:
@@ -102,7 +102,7 @@ def lock(c: Context, model: str | None = None, variant: str = "all",
 
 
 @task(help={"model": "build only this model (default: every model)",
-            "variant": "cpu, cuda or all (default: all)",
+            "variant": "a variant (cpu, cuda, graviton...) or all (default: all)",
             "no-cache": "run every step again, ignoring the engine's cache",
             "verbose": "show the engine's full build log"})
 def build(c: Context, model: str | None = None, variant: str = "all",
