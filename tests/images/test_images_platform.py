@@ -12,8 +12,8 @@ from private_index import Served, build_wheel, serve, write_simple_tree
 
 from sagepack import config, emulation
 from sagepack.errors import ConfigError, EmulationUnavailable, LockError
-from sagepack.images.build import Builder, emulated_step_seconds
 from sagepack.images.build_stream import EngineResult, Step
+from sagepack.images.cross import Builder, emulated_step_seconds
 from sagepack.images.lock import lock, no_wheel_for, read_lock
 from sagepack.images.wheelhouse import ensure_wheelhouse, verify, wheel_fits_image
 from sagepack.platforms import AMD64, ARM64, by_arch, by_name

@@ -32,7 +32,7 @@ from sagepack.errors import ImageCheckFailed, ImageError, LockError
 from sagepack.files import write_json
 from sagepack.images import checks as image_checks
 from sagepack.images.base import check_base_age, ensure_base
-from sagepack.images.build_stream import Display, EngineResult, run_build
+from sagepack.images.build_stream import Display, run_build
 from sagepack.images.context import (
     BuildContext,
     add_model,
@@ -43,6 +43,7 @@ from sagepack.images.context import (
     library_dirs,
     render_dockerfile,
 )
+from sagepack.images.cross import builder_for, check_platform, emulated_seconds
 from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
@@ -56,7 +57,7 @@ from sagepack.images.source import SourceInfo, source_info
 from sagepack.images.stages import Leftover, cache_tag, image_ids, tidy
 from sagepack.images.tags import image_tags
 from sagepack.images.wheelhouse import ensure_wheelhouse
-from sagepack.platforms import DEFAULT, Platform, host, is_local_base
+from sagepack.platforms import DEFAULT, Platform
 from sagepack.progress import say
 
 DOCKERFILE = Path("containers/Dockerfile")
@@ -134,61 +135,6 @@ def add_labels(client: docker.DockerClient, image_id: str, labels: dict[str, str
         ctx.write(context_tar)
         return run_build(client, context_tar, tag=tag, labels=labels,
                          platform=platform).image_id
-
-
-@dataclass(frozen=True)
-class Builder:
-    """Where the builder stage runs: the build machine's platform when the variant's base
-    is a local one (another platform's wheels installed by uv, never run), else the
-    variant's own platform."""
-
-    image: str
-    platform: Platform
-    target_wheels: str  # uv's --python-platform, or "" to install natively with pip
-
-    @property
-    def cross(self) -> bool:
-        return bool(self.target_wheels)
-
-
-def builder_for(variant: Variant, emulated: bool) -> Builder:
-    machine = host()
-    if emulated and machine is not None and is_local_base(variant.base_image):
-        return Builder(machine.local_base(variant.base_image), machine,
-                       variant.platform.uv_platform)
-    return Builder(variant.base_image, variant.platform, "")
-
-
-def emulated_step_seconds(engine: EngineResult, builder: Builder, emulated: bool) -> float:
-    """Seconds the build's RUN steps spent emulated: those of the stages on the target
-    platform (every stage but a cross builder's, whose FROM names its --platform)."""
-    if not emulated:
-        return 0.0
-    total = 0.0
-    on_target = True
-    for step in engine.steps:
-        word = step.instruction.split(" ", 1)[0].upper()
-        if word == "FROM":
-            on_target = not (builder.cross and "--platform=" in step.instruction)
-        elif word == "RUN" and on_target and not step.cached:
-            total += step.seconds
-    return total
-
-
-def emulated_seconds(engine: EngineResult, builder: Builder, emulated: bool,
-                     checks_seconds: float) -> dict[str, float]:
-    """The build report's ``emulated_seconds``: RUN steps, checks and SBOM, their sum."""
-    steps = emulated_step_seconds(engine, builder, emulated)
-    checks = checks_seconds if emulated else 0.0
-    return {"build_steps": round(steps, 2), "checks": round(checks, 2),
-            "total": round(steps + checks, 2)}
-
-
-def check_platform(attrs: dict[str, Any], platform: Platform) -> CheckResult:
-    """The image's config names the variant's platform (what a registry index lists)."""
-    found = f"{attrs.get('Os')}/{attrs.get('Architecture')}"
-    return CheckResult.of("platform", found == f"linux/{platform.debian_arch}",
-                          f"image config: {found}; variant: {platform.docker}")
 
 
 def check_lock_covers(variant: Variant, serving_in: Path) -> None:
