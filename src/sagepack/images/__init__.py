@@ -2,7 +2,8 @@
 
 What lives here: the lock (:mod:`.lock`), the wheelhouse (:mod:`.wheelhouse`), base images
 (:mod:`.base`), the build context (:mod:`.context`), the build and its stream
-(:mod:`.build`, :mod:`.build_stream`, :mod:`.display`, :mod:`.stages`), tags
+(:mod:`.build`, :mod:`.build_stream`, :mod:`.display`, :mod:`.stages`; for another
+platform :mod:`.cross`), tags
 (:mod:`.tags`), the checks on a built image (:mod:`.checks`, :mod:`.cuda`), the build
 report (:mod:`.report`) and the one Docker client
 (:mod:`.docker_client`).
