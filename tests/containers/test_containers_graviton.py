@@ -44,7 +44,7 @@ def test_graviton_image_passes_the_image_tests_under_emulation(
     assert report.ok, [(c.name, c.message) for c in report.failures]
     assert report.summary() == "all checks passed"
     emulated = emulation.emulated(ARM64)
-    arch = checks["Runs on its platform's CPU architecture (`uname -m` inside)."]
+    arch = checks["Runs on its platform's CPU architecture (`uname -m` inside)"]
     assert arch.outcome == PASSED
     assert arch.detail == (f"uname -m: aarch64 (linux/arm64, "
                            f"{'emulated' if emulated else 'native'})")
