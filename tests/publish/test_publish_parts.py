@@ -131,3 +131,53 @@ def test_a_later_publish_keeps_the_other_variants_sboms() -> None:
            "sboms": [{"variant": "cpu", "sha256": "new"}]}
     assert _merge(old, new)["sboms"] == [{"variant": "cuda", "sha256": "c"},
                                          {"variant": "cpu", "sha256": "new"}]
+
+
+def test_an_index_names_each_manifest_with_its_platform_and_is_deterministic() -> None:
+    import json
+
+    from sagepack.platforms import AMD64, ARM64
+    from sagepack.publish.ecr import RemoteManifest
+    from sagepack.publish.index import INDEX_MEDIA_TYPE, IndexMember, index_body
+
+    v2 = "application/vnd.docker.distribution.manifest.v2+json"
+    members = [(IndexMember("cpu", AMD64, "sha256:aa"), RemoteManifest("sha256:11", "sha256:aa",
+                                                                         v2, size=429)),
+               (IndexMember("graviton", ARM64, "sha256:bb"),
+                RemoteManifest("sha256:22", "sha256:bb", v2, size=430))]
+    body = index_body(members)
+    assert body == index_body(members)
+    document = json.loads(body)
+    assert document == {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [
+        {"mediaType": v2, "digest": "sha256:11", "size": 429,
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": v2, "digest": "sha256:22", "size": 430,
+         "platform": {"architecture": "arm64", "os": "linux"}}]}
+
+
+def test_the_arm64_variants_package_lists_graviton_types_and_no_validation(
+        tmp_path: Path) -> None:
+    from sagepack import config
+    from sagepack.publish.model_package import package_request, validated
+    from sagepack.publish.plan import PackageTarget
+
+    root = Path(__file__).resolve().parents[2]
+    iris = config.load(root, env={}).models["iris"]
+    requests = {}
+    for variant in ("cpu", "graviton"):
+        target = PackageTarget(model=iris, variant=variant, name=f"iris-1-0-0-{variant}",
+                               group=None, validation_prefix=f"models/iris/1.0.0/v/{variant}")
+        requests[variant] = (validated(target), package_request(
+            target, image=f"registry/sagepack/iris@sha256:{variant}",
+            model_data_url="s3://b/models/iris/1.0.0/model.tar.gz",
+            validation_input="s3://b/in/", bucket="b", role_arn="arn:aws:iam::1:role/r"))
+    cpu_validated, cpu = requests["cpu"]
+    arm_validated, arm = requests["graviton"]
+    assert cpu_validated and "ValidationSpecification" in cpu
+    assert cpu["InferenceSpecification"]["SupportedRealtimeInferenceInstanceTypes"] == [
+        "ml.m5.large", "ml.c5.large"]
+    assert cpu["InferenceSpecification"]["SupportedTransformInstanceTypes"] == ["ml.m5.large"]
+    assert not arm_validated and "ValidationSpecification" not in arm
+    assert arm["InferenceSpecification"]["SupportedRealtimeInferenceInstanceTypes"] == [
+        "ml.c7g.large", "ml.m7g.large", "ml.c6g.large"]
+    assert "SupportedTransformInstanceTypes" not in arm["InferenceSpecification"]
