@@ -7,7 +7,9 @@
 - ``example_image(variant)`` gives the tag of the bundled example's image, building it when
   it is missing or is not the image whose build report this checkout's ``dist`` holds (an
   image of the same tag left by another clone), and removing what it built when the
-  session ends; built on ``local_base``.
+  session ends; built on ``local_base`` (``example_image("graviton")``: the linux/arm64
+  image, whose build makes the arm64 base when it is missing and keeps it, as
+  ``local_base`` keeps the amd64 one).
 """
 
 from __future__ import annotations
