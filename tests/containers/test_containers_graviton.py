@@ -82,17 +82,19 @@ def test_graviton_build_reports_its_platform_and_emulated_time_against_amd64(
     emulated = emulation.emulated(ARM64)
     assert report["emulated"] is emulated
     if emulated:
-        # The builder stage ran on this machine's platform and installed aarch64 wheels.
-        assert report["builder"] == {"image": "sagepack/base:bookworm-python3.11",
-                                     "platform": "linux/amd64", "cross": True}
+        # The builder stage ran this machine's programs and installed aarch64 wheels.
+        assert report["builder"] == {
+            "image": "sagepack-cache/cross-base:bookworm-python3.11-amd64-as-arm64",
+            "runs": "linux/amd64", "cross": True}
         assert report["emulated_seconds"]["checks"] > 0
         assert report["emulated_seconds"]["total"] == pytest.approx(
             report["emulated_seconds"]["build_steps"] + report["emulated_seconds"]["checks"],
             abs=0.02)
-        builder_from = next(s["instruction"] for s in report["step_log"]
-                            if s["instruction"].startswith("FROM") and "builder" in
-                            s["instruction"])
-        assert "--platform=${BUILDER_PLATFORM}" in builder_from
+        cross_base = client.images.get(report["builder"]["image"])
+        assert cross_base.attrs["Architecture"] == "arm64"
+        assert cross_base.labels["sagepack.cross-base.runs"] == "linux/amd64"
+        assert cross_base.labels["sagepack.cross-base.of"] == \
+            client.images.get("sagepack/base:bookworm-python3.11").id
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["platform"]["passed"] and checks["platform"]["detail"] == \
         "image config: linux/arm64; variant: linux/arm64"

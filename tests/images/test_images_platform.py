@@ -330,13 +330,15 @@ def test_emulated_time_counts_the_target_stages_run_steps_only() -> None:
         return Step(n, 9, text, cached=cached, seconds=seconds)
 
     engine = EngineResult("sha256:x", (
-        step(1, "ARG BASE_IMAGE=b", 0), step(2, "FROM --platform=linux/amd64 b AS builder", 0),
+        step(1, "ARG BASE_IMAGE=b", 0), step(2, "FROM ${BUILDER_IMAGE} AS builder", 0),
         step(3, "RUN python3 -m venv /opt/venv && uv pip install ...", 30.0),
         step(4, "FROM sagepack/base:bookworm-python3.11-arm64 AS runtime", 0),
         step(5, "RUN mkdir -p /opt/ml/model", 4.0), step(6, "COPY --from=builder ...", 2.0),
         step(7, "RUN true", 9.0, cached=True)), 50.0)
-    cross = Builder("sagepack/base:bookworm-python3.11", AMD64, ARM64.uv_platform)
+    cross = Builder("sagepack-cache/cross-base:bookworm-python3.11-amd64-as-arm64",
+                    "sagepack/base:bookworm-python3.11", AMD64, ARM64.uv_platform)
     assert emulated_step_seconds(engine, cross, emulated=True) == 4.0
-    native = Builder("sagepack/base:bookworm-python3.11-arm64", ARM64, "")
+    native = Builder("sagepack/base:bookworm-python3.11-arm64",
+                     "sagepack/base:bookworm-python3.11-arm64", ARM64, "")
     assert emulated_step_seconds(engine, native, emulated=True) == 34.0
     assert emulated_step_seconds(engine, cross, emulated=False) == 0.0

@@ -15,7 +15,7 @@ from publish_helpers import ACCOUNT, Images, Project, make_bucket, rootfs_tar
 from rich.console import Console
 
 from sagepack.errors import PublishError
-from sagepack.images.base import import_rootfs
+from sagepack.images.loader import load_rootfs
 from sagepack.platforms import ARM64
 from sagepack.publish import publish
 from sagepack.publish.index import INDEX_MEDIA_TYPE
@@ -36,8 +36,8 @@ def arm64_image(images: Images, tmp_path: Path, refs: list[str], content: bytes)
     """A small linux/arm64 image, imported as the arm64 base is."""
     tar = tmp_path / "arm64-rootfs.tar"
     tar.write_bytes(rootfs_tar({"app/model.txt": content}))
-    repository, _, tag = refs[0].rpartition(":")
-    import_rootfs(images.client, tar, repository, tag, [], ARM64)
+    load_rootfs(images.client, tar, refs[0], ARM64, env=[], cmd=["true"], labels={},
+                created="2026-01-01T00:00:00Z", comment="test")
     image = images.client.images.get(refs[0])
     for ref in refs[1:]:
         repo, _, other = ref.rpartition(":")

@@ -5,8 +5,8 @@ linux/arm64): ``debootstrap --variant=minbase`` of a Debian release for the plat
 architecture (another architecture's second stage and apt run under emulation) with
 Python 3 and CA certificates, then the release's updates and security suites
 applied (:mod:`sagepack.images.debian`), package caches and documentation removed
-(:mod:`sagepack.images.rootfs`), packed as a sorted tar with numeric owners and imported
-through the Docker SDK. The exact package set is written inside the base
+(:mod:`sagepack.images.rootfs`), packed as a sorted tar with numeric owners and loaded as an
+image of its platform (:mod:`sagepack.images.loader`). The exact package set is written inside the base
 (``/usr/share/sagepack/base-packages.txt``); its sha256, its size, the suites and how many
 packages they upgraded are labels. Every base gets a dated alias
 (``sagepack/base:bookworm-python3.11-20261126``). A local base older than
@@ -45,6 +45,7 @@ from sagepack.images.debian import (
     parse_package_set,
 )
 from sagepack.images.environment import DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
+from sagepack.images.loader import load_rootfs
 from sagepack.images.rootfs import clean_rootfs, debootstrap, pack_rootfs
 from sagepack.platforms import DEFAULT, LOCAL_BASE_REPOSITORY, SUPPORTED, Platform, is_local_base
 
@@ -206,17 +207,17 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
         tar_path = Path(work) / "rootfs.tar"
         pack_rootfs(rootfs, tar_path, source_date_epoch)
         shutil.rmtree(rootfs)
-        log(f"importing {tar_path.stat().st_size / 1e6:.0f} MB root file system")
+        log(f"loading {tar_path.stat().st_size / 1e6:.0f} MB root file system as "
+            f"{platform.docker}")
         alias = dated_alias(recipe, when)
-        changes = [
-            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "ENV LANG=C.UTF-8",
-            'CMD ["python3"]',
-            *(f'LABEL {key}="{value}"' for key, value in
-              base_labels(recipe, alias, updates, listing, when).items()),
-        ]
-        repository, tag = recipe.name.split(":", 1)
-        import_rootfs(client, tar_path, repository, tag, changes, platform)
+        load_rootfs(client, tar_path, recipe.name, platform,
+                    env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                         "LANG=C.UTF-8"],
+                    cmd=["python3"],
+                    labels=base_labels(recipe, alias, updates, listing, when),
+                    created=_rfc3339(when),
+                    comment=f"sagepack base: debootstrap {recipe.suite} "
+                            f"{platform.debian_arch}, {' '.join(updates.suites)}")
     image = client.images.get(recipe.name)
     alias_repo, alias_tag = alias.split(":", 1)
     image.tag(alias_repo, alias_tag)
@@ -225,25 +226,6 @@ def build_base(client: docker.DockerClient, recipe: BaseRecipe, *,
         + (f" ({emulated_s:.0f} s of it emulated)" if emulated else "")
         + f", {(image.attrs.get('Size') or 0) / 1e6:.0f} MB")
     return str(image.id)
-
-
-def import_rootfs(client: docker.DockerClient, tar_path: Path, repository: str, tag: str,
-                  changes: list[str], platform: Platform) -> None:
-    """``docker import`` of a root file system tar as an image of ``platform`` (the image
-    config's architecture). docker-py's ``import_image`` has no platform, so the engine's
-    ``POST /images/create`` is called as it calls it, with ``platform`` added."""
-    params: dict[str, Any] = {"fromSrc": "-", "repo": repository, "tag": tag,
-                              "changes": changes, "platform": platform.docker}
-    api = client.api
-    try:
-        with tar_path.open("rb") as fh:
-            response = api._post(api._url("/images/create"), data=fh, params=params,
-                                 headers={"Content-Type": "application/tar"}, timeout=None)
-            output = api._result(response)
-    except APIError as exc:
-        raise ImageError(f"importing base image {repository}:{tag} failed: {exc}") from exc
-    if '"error' in str(output):
-        raise ImageError(f"importing base image {repository}:{tag} failed: {output}")
 
 
 def _rfc3339(epoch: float) -> str:

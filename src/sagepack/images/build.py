@@ -43,7 +43,12 @@ from sagepack.images.context import (
     library_dirs,
     render_dockerfile,
 )
-from sagepack.images.cross import builder_for, check_platform, emulated_seconds
+from sagepack.images.cross import (
+    builder_for,
+    check_platform,
+    emulated_seconds,
+    ensure_cross_base,
+)
 from sagepack.images.cuda import check_cuda_runtime, check_lock, cuda_labels
 from sagepack.images.display import BuildDisplay
 from sagepack.images.docker_client import docker_client
@@ -172,7 +177,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
     emulated = emulation.require(platform, f"building {tags[0]} ({platform.docker})")
     builder = builder_for(var, emulated)
     for base, base_platform in dict.fromkeys([(var.base_image, platform),
-                                              (builder.image, builder.platform)]):
+                                              (builder.native, builder.platform)]):
         try:
             engine_client.images.get(base)
         except ImageNotFound:
@@ -182,6 +187,8 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                     source_date_epoch=environment.source_date_epoch, log=log,
                     platform=base_platform)
         check_base_age(engine_client, base, environment.base_max_age_days, log)
+    if builder.cross:
+        ensure_cross_base(engine_client, builder, platform, log)
 
     check_lock_covers(var, root / SERVING_IN)
     # A GPU variant's lock must ship a CUDA runtime its target hosts' drivers run: refused
@@ -228,7 +235,6 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                            target="baked" if mode == "baked" else "runtime",
                            buildargs={"BASE_IMAGE": var.base_image,
                                       "BUILDER_IMAGE": builder.image,
-                                      "BUILDER_PLATFORM": builder.platform.docker,
                                       "TARGET_WHEELS": builder.target_wheels},
                            labels=labels, no_cache=no_cache,
                            display=display or BuildDisplay(verbose=verbose),
@@ -278,7 +284,7 @@ def build(settings: Settings, model: ModelConfig, variant: Variant | str, *,
                          extra={"artifact_mode": mode, "base_image": var.base_image,
                                 "platform": platform.docker,
                                 "builder": {"image": builder.image,
-                                            "platform": builder.platform.docker,
+                                            "runs": builder.platform.docker,
                                             "cross": builder.cross},
                                 "emulated": emulated,
                                 "emulated_seconds": emulated_seconds(
