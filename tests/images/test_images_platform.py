@@ -342,3 +342,26 @@ def test_emulated_time_counts_the_target_stages_run_steps_only() -> None:
                      "sagepack/base:bookworm-python3.11-arm64", ARM64, "")
     assert emulated_step_seconds(engine, native, emulated=True) == 34.0
     assert emulated_step_seconds(engine, cross, emulated=False) == 0.0
+
+
+def test_the_foreign_second_stage_reads_only_the_unpacked_packages_index(
+        tmp_path: Path) -> None:
+    from sagepack.images.rootfs import trim_package_lists
+
+    (tmp_path / "debootstrap").mkdir()
+    (tmp_path / "debootstrap/required").write_text("libc6 base-files\n")
+    (tmp_path / "debootstrap/base").write_text("python3\n")
+    (tmp_path / "debootstrap/debpaths").write_text(
+        "libc6 /var/cache/apt/archives/libc6_2.36_arm64.deb\n"
+        "ca-certificates /var/cache/apt/archives/ca-certificates_2023_all.deb\n")
+    lists = tmp_path / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    index = lists / "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages"
+    stanza = "Package: {}\nVersion: 1\nArchitecture: arm64\nDescription: x\n multi-line\n"
+    names = ["0ad", "base-files", "ca-certificates", "emacs", "libc6", "python3", "zsh"]
+    index.write_text("\n".join(stanza.format(n) for n in names))
+    trim_package_lists(tmp_path)
+    text = index.read_text()
+    kept = [line.split(": ")[1] for line in text.splitlines() if line.startswith("Package: ")]
+    assert kept == ["base-files", "ca-certificates", "libc6", "python3"]
+    assert stanza.format("libc6") in text  # stanzas kept whole, continuation lines too
