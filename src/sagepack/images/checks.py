@@ -40,9 +40,16 @@ def run_in_image(client: docker.DockerClient, image: str, argv: Sequence[str],
                                          network_disabled=True, network_mode="none",
                                          detach=True, labels={CHECK: "true"},
                                          volumes=dict(volumes or {}))
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
     try:
         container.start()
-        status = container.wait(timeout=timeout)
+        try:
+            status = container.wait(timeout=timeout)
+        except RequestsConnectionError as exc:  # docker-py's read timeout of the wait
+            tail = container.logs(stdout=True, stderr=stderr).decode("utf-8", "replace")
+            raise ImageError(f"{' '.join(argv)} in {image} did not finish within {timeout} s; "
+                             f"the end of its output:\n{tail[-2000:]}") from exc
         output = container.logs(stdout=True, stderr=stderr).decode("utf-8", "replace")
         return int(status.get("StatusCode", 1)), output
     finally:

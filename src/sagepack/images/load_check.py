@@ -22,7 +22,7 @@ import docker
 
 from sagepack.checks import SKIPPED, CheckResult
 from sagepack.config import ModelConfig, Settings
-from sagepack.errors import ArchiveError
+from sagepack.errors import ArchiveError, ImageError
 from sagepack.images.checks import run_in_image
 from sagepack.serving.cli import check_result
 from sagepack.serving.parameters import DEFAULT_MODEL_DIR
@@ -66,8 +66,11 @@ def check_listed_model_load(client: docker.DockerClient, image: str, settings: S
 def _run(client: docker.DockerClient, image: str, model_dir: Path | None) -> CheckResult:
     volumes = ({str(model_dir): {"bind": DEFAULT_MODEL_DIR, "mode": "ro"}}
                if model_dir is not None else None)
-    status, stdout = run_in_image(client, image, ["serve", "--check"], LOAD_TIMEOUT_S,
-                                  volumes=volumes, stderr=False)
+    try:
+        status, stdout = run_in_image(client, image, ["serve", "--check"], LOAD_TIMEOUT_S,
+                                      volumes=volumes, stderr=False)
+    except ImageError as exc:  # it did not finish in time: the model does not load
+        return CheckResult.of(CHECK_NAME, False, str(exc))
     try:
         result = check_result(stdout)
     except ValueError as exc:
