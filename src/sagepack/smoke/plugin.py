@@ -9,6 +9,7 @@ through the Docker SDK so that a failed start is diagnosed, not just reported.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,9 @@ from sagepack.smoke.spec import MOVED_PORT, SERVICE_PORT, RunSpec
 Record = Callable[[str, object], None]
 
 # Checks run in this order (by module), whatever the file names.
+#: A service's HTTP connections are dropped when no check asked for it for this long: well
+#: under the server's 65 s keep-alive, after which a pooled connection is dead.
+IDLE_RESET_S = 30.0
 MODULE_ORDER = ("test_ready", "test_samples", "test_stream", "test_multimodel", "test_contract",
                 "test_egress", "test_device",
                 "test_transform", "test_shutdown")
@@ -184,6 +188,7 @@ class Services:
         self.spec = spec
         self.started: dict[str, RunningContainer] = {}
         self.failed: dict[str, ContainerError] = {}
+        self.used: dict[str, float] = {}  # when a check last asked for the service
 
     def container(self, service: str) -> Any:
         found = self.engine.containers.list(all=True, filters={"label": [
@@ -197,6 +202,12 @@ class Services:
     def get(self, service: str) -> RunningContainer:
         if service in self.failed:
             raise self.failed[service]
+        now = time.monotonic()
+        if service in self.started and now - self.used.get(service, now) > IDLE_RESET_S:
+            # Its pooled connections may have outlived the server's keep-alive (65 s) while
+            # earlier checks ran (slow ones under emulation): new checks get new ones.
+            self.started[service].session.close()
+        self.used[service] = now
         if service not in self.started:
             port = MOVED_PORT if service == SERVICE_PORT else DEFAULT_PORT
             running = RunningContainer(self.engine, self.container(service),
