@@ -38,13 +38,14 @@ def _settings(**overrides: str | None) -> Settings:
     return config.load(ROOT, env=None, **overrides)
 
 
-@task(help={"model": "regenerate only this example (default: iris)"})
-def example(c: Context, model: str = "iris") -> None:
-    """Regenerate the bundled example model (ONNX, labels, samples, expected answers)."""
-    from sagepack.example import generate
+@task(help={"model": "regenerate only this example: iris, xgboost-cancer, sklearn-wine, "
+                    "torch-mlp, or all (default)"})
+def example(c: Context, model: str = "all") -> None:
+    """Regenerate the bundled example models (model files, samples, expected answers)."""
+    from sagepack.examples import generate
 
     with _user_errors():
-        for path in generate(ROOT / "artifacts" / model):
+        for path in generate(ROOT / "artifacts", model):
             print(path.relative_to(ROOT))
 
 

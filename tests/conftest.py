@@ -4,11 +4,11 @@
   or service, so it is reported as a failure with its reason.
 - ``local_base`` is the default local base, patched: built once per run when it is missing
   (or was built without Debian's updates and security suites), and kept.
-- ``example_image(variant)`` gives the tag of the bundled example's image, building it when
-  it is missing or is not the image whose build report this checkout's ``dist`` holds (an
-  image of the same tag left by another clone), and removing what it built when the
-  session ends; built on ``local_base`` (``example_image("graviton")``: the linux/arm64
-  image, whose build makes the arm64 base when it is missing and keeps it, as
+- ``example_image(variant, model="iris")`` gives the tag of a bundled example's image,
+  building it when it is missing or is not the image whose build report this checkout's
+  ``dist`` holds (an image of the same tag left by another clone), and removing what it
+  built when the session ends; built on ``local_base`` (``example_image("graviton")``: the
+  linux/arm64 image, whose build makes the arm64 base when it is missing and keeps it, as
   ``local_base`` keeps the amd64 one).
 """
 
@@ -66,9 +66,10 @@ def local_base() -> str:
 
 
 @pytest.fixture(scope="session")
-def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
-    """``example_image("cpu")`` -> the tag of the iris image of that variant, built when
-    missing; images built here are removed at the end of the session."""
+def example_image(local_base: str) -> Iterator[Callable[..., str]]:
+    """``example_image("cpu")`` -> the tag of the iris image of that variant, and
+    ``example_image("cuda", "torch-mlp")`` that of another bundled model, each built once
+    when missing; images built here are removed at the end of the session."""
     from docker.errors import ImageNotFound
 
     from sagepack.config import load
@@ -77,22 +78,22 @@ def example_image(local_base: str) -> Iterator[Callable[[str], str]]:
 
     client = docker_client()
     settings = load(ROOT, env={})
-    model = settings.models["iris"]
     built: list[str] = []
 
-    def built_by_this_checkout(tag: str, variant: str) -> bool:
+    def built_by_this_checkout(tag: str, model: str, variant: str) -> bool:
         """Whether ``tag`` is the image whose build report (and SBOM) this checkout's
         ``dist`` holds: an image of the same tag left by another clone is built again."""
         try:
-            report = json.loads(build_report_path(settings, model.name, variant).read_text())
+            report = json.loads(build_report_path(settings, model, variant).read_text())
             return bool(client.images.get(tag).id == report["image_id"])
         except (OSError, ValueError, KeyError, ImageNotFound):
             return False
 
-    def get(variant: str) -> str:
-        tag = image_tags(settings, model, model.variant(variant))[0]
-        if not built_by_this_checkout(tag, variant):
-            result = build(settings, model, variant, client=client)
+    def get(variant: str, model: str = "iris") -> str:
+        config = settings.models[model]
+        tag = image_tags(settings, config, config.variant(variant))[0]
+        if not built_by_this_checkout(tag, model, variant):
+            result = build(settings, config, variant, client=client)
             built.extend(result.tags)
         return tag
 

@@ -188,6 +188,64 @@ def test_the_session_must_exist() -> None:
     assert judge(no_model, variant_gpu=True, gpu_given=False, host=NO_GPU).skip
 
 
+TORCH_CUDA = {"version": "2.10.0+cu128", "cuda_build": "12.8", "cuda_available": False,
+              "computed_on": "cpu"}
+XGB_CUDA = {"version": "3.2.0", "cuda_build": True, "cuda_version": [12, 9],
+            "computed_on": "cpu"}
+
+
+def test_torch_and_xgboost_cuda_builds_fall_back_to_the_cpu_without_a_gpu() -> None:
+    for name, found in (("torch", TORCH_CUDA), ("xgboost", XGB_CUDA)):
+        probe = {"gpu_devices": [], "import_error": "ModuleNotFoundError('onnxruntime')",
+                 name: found}
+        verdict = judge(probe, variant_gpu=True, gpu_given=False, host=NO_GPU)
+        assert not verdict.problems and not verdict.skip, verdict
+        assert verdict.detail.startswith("CPU fallback (no GPU on this host); ")
+    torch = judge({"gpu_devices": [], "torch": TORCH_CUDA}, variant_gpu=True,
+                  gpu_given=False, host=NO_GPU)
+    assert torch.detail.endswith("torch 2.10.0+cu128 (CUDA 12.8 build) computes on cpu")
+    xgb = judge({"gpu_devices": [], "xgboost": XGB_CUDA}, variant_gpu=True, gpu_given=False,
+                host=NO_GPU)
+    assert xgb.detail.endswith("XGBoost 3.2.0 (CUDA 12.9 build) computes on cpu")
+
+
+def test_a_gpu_variant_with_a_cpu_build_of_its_framework_fails() -> None:
+    cpu_torch = {**TORCH_CUDA, "version": "2.13.0+cpu", "cuda_build": None}
+    verdict = judge({"gpu_devices": [], "torch": cpu_torch}, variant_gpu=True,
+                    gpu_given=False, host=NO_GPU)
+    assert any("is a CPU build (torch.version.cuda is None)" in p for p in verdict.problems)
+    cpu_xgb = {**XGB_CUDA, "cuda_build": False, "cuda_version": None}
+    verdict = judge({"gpu_devices": [], "xgboost": cpu_xgb}, variant_gpu=True,
+                    gpu_given=False, host=NO_GPU)
+    assert any("lock xgboost (not xgboost-cpu)" in p for p in verdict.problems)
+    assert not judge({"gpu_devices": [], "xgboost": cpu_xgb}, variant_gpu=False,
+                     gpu_given=False, host=NO_GPU).problems
+
+
+def test_with_the_gpu_given_the_framework_must_compute_on_it() -> None:
+    on_gpu = {**TORCH_CUDA, "cuda_available": True, "computed_on": "cuda:0",
+              "gpu_name": "NVIDIA A10G"}
+    ok = judge({"gpu_devices": ["/dev/nvidia0"], "torch": on_gpu}, variant_gpu=True,
+               gpu_given=True, host=GPU)
+    assert not ok.problems and ok.detail == ("GPU: ['/dev/nvidia0']; torch 2.10.0+cu128 "
+                                             "(CUDA 12.8 build) computes on NVIDIA A10G")
+    stuck = judge({"gpu_devices": ["/dev/nvidia0"], "torch": TORCH_CUDA}, variant_gpu=True,
+                  gpu_given=True, host=GPU)
+    assert any("sees no CUDA device on a GPU host" in p for p in stuck.problems)
+    failed = {**XGB_CUDA, "error": "XGBoostError('no CUDA-capable device')"}
+    del failed["computed_on"]
+    broken = judge({"gpu_devices": ["/dev/nvidia0"], "xgboost": failed}, variant_gpu=True,
+                   gpu_given=True, host=GPU)
+    assert broken.problems == ("XGBoost failed to compute on the GPU: "
+                               "XGBoostError('no CUDA-capable device')",)
+
+
+def test_an_image_without_a_framework_the_check_knows_is_skipped() -> None:
+    verdict = judge({"gpu_devices": [], "import_error": "ModuleNotFoundError('onnxruntime')"},
+                    variant_gpu=False, gpu_given=False, host=NO_GPU)
+    assert verdict.skip == "device (no onnxruntime, torch or XGBoost in the image)"
+
+
 # --- summary line -----------------------------------------------------------------------
 
 

@@ -142,6 +142,40 @@ def test_a_gpu_lock_without_a_cuda_runtime_is_refused(tmp_path: Path) -> None:
         _check(lock, DEFAULT_TARGET)
 
 
+XGBOOST_CUDA_PINS = [("numpy", "2.4.6"), ("nvidia-nccl-cu12", "2.32.3"), ("scipy", "1.17.1"),
+                     ("xgboost", "3.2.0")]
+
+
+def test_a_framework_that_links_the_runtime_in_is_known_by_its_major(tmp_path: Path) -> None:
+    """XGBoost's CUDA wheel links the CUDA runtime into libxgboost.so and pulls only NCCL:
+    its runtime is CUDA 12, the major of nvidia-nccl-cu12, which driver 525.60.13 runs."""
+    runtime = _check(_write_lock(tmp_path / "cuda.txt", XGBOOST_CUDA_PINS), DEFAULT_TARGET)
+    assert runtime.label == "12" and runtime.needs.minimum == "525.60.13"
+    assert runtime.source == "xgboost==3.2.0, linked in, with nvidia-nccl-cu12==2.32.3"
+    assert cuda_labels(runtime, DEFAULT_TARGET)[RUNTIME_LABEL] == "12"
+    with pytest.raises(CudaTargetError, match=r"targets CUDA 13 but xgboost==3\.2\.0, linked in, "
+                                              r".* is CUDA 12"):
+        _check(tmp_path / "cuda.txt", CudaTarget(
+            "13", INFERENCE_AMIS["al2023-ami-sagemaker-inference-gpu-4-1"],
+            DEFAULT_TARGET.transform_ami))
+
+
+def test_the_linked_runtime_needs_the_framework_and_one_major() -> None:
+    nccl_only = cuda_wheels([("nvidia-nccl-cu12", "2.32.3"), ("xgboost-cpu", "3.2.0")])
+    assert nccl_only.runtime is None  # xgboost-cpu has no CUDA: nothing links a runtime in
+    mixed = cuda_wheels([*XGBOOST_CUDA_PINS, ("nvidia-cudnn-cu13", "9.28.1.4")])
+    assert mixed.runtime is None and mixed.mixed() is not None
+    wheel = cuda_wheels([*XGBOOST_CUDA_PINS, ("nvidia-cuda-runtime-cu12", "12.9.79")])
+    assert wheel.runtime is not None and wheel.runtime.source == "nvidia-cuda-runtime-cu12==12.9.79"
+
+
+def test_the_xgboost_example_lock_is_cuda_12_on_the_default_amis() -> None:
+    runtime = _check(ROOT / "artifacts/xgboost-cancer/requirements/cuda.txt", DEFAULT_TARGET)
+    assert runtime.major == 12 and runtime.source.startswith("xgboost==")
+    torch = _check(ROOT / "artifacts/torch-mlp/requirements/cuda.txt", DEFAULT_TARGET)
+    assert torch.major == 12 and torch.source.startswith("nvidia-cuda-runtime-cu12==12.8.")
+
+
 def test_labels_carry_the_runtime_min_driver_and_targets() -> None:
     runtime = cuda_wheels(CUDA12_PINS).runtime
     assert runtime is not None

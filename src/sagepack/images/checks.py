@@ -4,9 +4,10 @@
   entrypoint is unset or in exec form; port 8080 is exposed.
 - ``no-secrets``: no environment variable, label or history entry holds something shaped
   like a secret (AWS keys, tokens, private keys, passwords).
-- ``cuda-libraries`` (GPU variants): every shared library onnxruntime's CUDA provider
-  (and NVIDIA's libraries next to it) needs resolves inside the image, except the driver's
-  own ``libcuda.so.1``, which the NVIDIA runtime injects.
+- ``cuda-libraries`` (GPU variants): the image holds a framework built for CUDA
+  (onnxruntime-gpu's CUDA provider, torch's CUDA libraries, an XGBoost built with CUDA),
+  and every shared library those and NVIDIA's libraries next to them need resolves inside
+  the image, except the driver's own ``libcuda.so.1``, which the NVIDIA runtime injects.
 
 Check containers run with the network disabled and are always removed.
 """
@@ -26,6 +27,12 @@ from sagepack.labels import CHECK
 from sagepack.serving.parameters import DEFAULT_PORT
 
 DRIVER_LIBRARIES = frozenset({"libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1"})
+# NVIDIA's plugins for multi-node fabrics, loaded only when the host has that fabric:
+# NVSHMEM's transports and bootstraps (InfiniBand, UCX, libfabric, MPI, PMIx) and cuFile's
+# RDMA. What they link (libibverbs, libfabric, libmpi...) comes with the fabric's own host
+# stack, so it is not required of the image; anything else they link still is.
+FABRIC_PLUGINS = re.compile(r"^(?:nvshmem_(?:transport|bootstrap)_[a-z0-9_]+|libcufile_rdma)"
+                            r"\.so")
 CUDA_PROVIDER = "libonnxruntime_providers_cuda.so"
 CHECK_TIMEOUT = 120
 
@@ -148,40 +155,72 @@ def check_no_secrets(client: docker.DockerClient, image: str) -> CheckResult:
 
 # --- CUDA libraries ------------------------------------------------------------------------
 
-# Runs in the image with its own python and environment (LD_LIBRARY_PATH included).
+# Runs in the image with its own python and environment (LD_LIBRARY_PATH included). The
+# frameworks' CUDA libraries: onnxruntime-gpu's CUDA provider, torch's CUDA libraries
+# (libtorch_cuda.so, libc10_cuda.so), and XGBoost's library when it is built with CUDA
+# (read from xgboost.build_info(): its CUDA runtime is linked in, nothing names it).
 _CUDA_SCRIPT = r"""
-import glob, json, os, subprocess, sysconfig
+import glob, importlib.util, json, os, subprocess, sysconfig
 site = sysconfig.get_paths()["purelib"]
-provider = glob.glob(os.path.join(site, "onnxruntime", "capi", "PROVIDER"))
-libs = provider + sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib", "*.so*")))
+frameworks = {}
+found = glob.glob(os.path.join(site, "onnxruntime", "capi", "PROVIDER"))
+if found:
+    frameworks["onnxruntime"] = found
+found = sorted(glob.glob(os.path.join(site, "torch", "lib", "lib*_cuda*.so")))
+if found:
+    frameworks["torch"] = found
+if importlib.util.find_spec("xgboost") is not None:
+    import xgboost
+    info = xgboost.build_info()
+    if info.get("USE_CUDA"):
+        frameworks["xgboost"] = [info["libxgboost"]]
+libs = [lib for found in frameworks.values() for lib in found]
+libs += sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib", "*.so*")))
 missing = {}
 for lib in libs:
     out = subprocess.run(["ldd", lib], capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if "=> not found" in line:
             missing.setdefault(line.split("=>")[0].strip(), []).append(os.path.basename(lib))
-print(json.dumps({"provider": provider, "checked": len(libs), "missing": missing}))
+print(json.dumps({"frameworks": {k: [os.path.basename(p) for p in v] for k, v in frameworks.items()},
+                  "checked": len(libs), "missing": missing}))
 """.replace("PROVIDER", CUDA_PROVIDER)
 
 
 def check_cuda_libraries(client: docker.DockerClient, image: str) -> CheckResult:
+    """``cuda-libraries``: the image holds a framework built for CUDA, and every shared
+    library it and NVIDIA's wheels need resolves (the driver's own excepted)."""
     status, output = run_in_image(client, image, ["python", "-c", _CUDA_SCRIPT])
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if status != 0 or not lines:
         return CheckResult.of("cuda-libraries", False,
                            f"the library check could not run (exit {status}): {output.strip()}")
     report = json.loads(lines[-1])
-    if not report["provider"]:
+    frameworks: dict[str, list[str]] = report.get("frameworks") or {}
+    if not frameworks:
         return CheckResult.of("cuda-libraries", False,
-                           f"{CUDA_PROVIDER} is not in the image (onnxruntime-gpu missing?)")
-    missing = {lib: users for lib, users in report["missing"].items()
-               if lib not in DRIVER_LIBRARIES}
+                           f"no framework built for CUDA in the image ({CUDA_PROVIDER} of "
+                           "onnxruntime-gpu, torch's libtorch_cuda.so, an XGBoost built with "
+                           "CUDA): is the framework's CUDA build in the variant's lock?")
+    missing: dict[str, list[str]] = {}
+    fabric: set[str] = set()
+    for lib, users in report["missing"].items():
+        if lib in DRIVER_LIBRARIES:
+            continue
+        if all(FABRIC_PLUGINS.match(user) for user in users):
+            fabric.update(users)
+        else:
+            missing[lib] = users
     if missing:
         detail = "; ".join(f"{lib} (needed by {', '.join(sorted(set(users))[:3])})"
                            for lib, users in sorted(missing.items()))
         return CheckResult.of("cuda-libraries", False, f"unresolved shared libraries: {detail}")
+    names = ", ".join(f"{name} ({', '.join(libs)})" for name, libs in sorted(frameworks.items()))
+    plugins = (f"; {len(fabric)} multi-node fabric plugins need their fabric's host "
+               f"libraries ({', '.join(sorted(fabric)[:3])}...)" if fabric else "")
     return CheckResult.of("cuda-libraries", True,
-                       f"{report['checked']} libraries resolve (driver's libcuda.so.1 excepted)")
+                       f"{report['checked']} libraries resolve (driver's libcuda.so.1 "
+                       f"excepted){plugins}; CUDA builds: {names}")
 
 
 # --- all -----------------------------------------------------------------------------------

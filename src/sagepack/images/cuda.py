@@ -5,7 +5,9 @@ NVIDIA's PyPI wheels say which CUDA they belong to in two ways: a ``-cu<major>``
 CUDA 13 wheels, the version of the toolkit components themselves
 (``nvidia-cuda-runtime==13.5.37``, ``nvidia-cublas==13.10.0.20``). Framework builds from
 per-CUDA indexes carry it as a local version (``torch==2.9.1+cu128``). The runtime version
-is ``nvidia-cuda-runtime``'s.
+is ``nvidia-cuda-runtime``'s, except for frameworks that link the CUDA runtime into their
+own library and bring no runtime wheel (:data:`LINKED_RUNTIME`: XGBoost): theirs is known
+by its major only, the one of the ``nvidia-*-cu<major>`` wheels they require.
 
 Refused, at lock time (:func:`check_lock`) and on the built image
 (:func:`check_cuda_runtime`): a set of wheels mixing CUDA majors (the packages are
@@ -46,6 +48,11 @@ _LOCAL = re.compile(r"^cu(\d{2,3})$")
 _RUNTIME = re.compile(r"^nvidia-cuda-runtime(?:-cu\d{2,3})?$")
 # Unsuffixed NVIDIA wheels whose own major is the CUDA major (toolkit-versioned components).
 _TOOLKIT_VERSIONED = re.compile(r"^nvidia-(?:cuda-[a-z0-9-]+|nvjitlink|cublas)$")
+#: Frameworks whose CUDA builds link the CUDA runtime into their own library instead of
+#: loading NVIDIA's runtime wheel: XGBoost's ``libxgboost.so`` holds it (``xgboost.
+#: build_info()["CUDA_VERSION"]``) and requires ``nvidia-nccl-cu<major>``. Their runtime is
+#: that major (every minor of a major needs the same driver).
+LINKED_RUNTIME = frozenset({"xgboost"})
 
 
 def _major_of_digits(digits: str) -> int:
@@ -116,7 +123,8 @@ def cuda_wheels(packages: Iterable[tuple[str, str]]) -> CudaWheels:
     """Group ``(name, version)`` pairs by the CUDA major they are built for."""
     majors: dict[int, list[str]] = {}
     runtimes: list[CudaRuntime] = []
-    for name, version in packages:
+    packages_seen = list(packages)
+    for name, version in packages_seen:
         major = cuda_major_of(name, version)
         if major is None:
             continue
@@ -127,7 +135,22 @@ def cuda_wheels(packages: Iterable[tuple[str, str]]) -> CudaWheels:
             if parsed.major == major:  # not a meta package versioned apart from CUDA
                 runtimes.append(CudaRuntime(parsed, pin))
     runtime = max(runtimes, key=lambda r: r.version) if runtimes else None
+    if runtime is None and len(majors) == 1:
+        runtime = _linked_runtime(packages_seen, majors)
     return CudaWheels({m: tuple(sorted(p)) for m, p in majors.items()}, runtime)
+
+
+def _linked_runtime(packages: Iterable[tuple[str, str]],
+                    majors: Mapping[int, list[str]]) -> CudaRuntime | None:
+    """The runtime of a framework that links it in (:data:`LINKED_RUNTIME`): the one CUDA
+    major of the wheels beside it."""
+    (major, pins), = majors.items()
+    for name, version in packages:
+        if canonicalize_name(name) in LINKED_RUNTIME:
+            return CudaRuntime(Version(str(major)),
+                               f"{canonicalize_name(name)}=={version}, linked in, with "
+                               f"{', '.join(sorted(pins))}")
+    return None
 
 
 def refuse_mixed_majors(wheels: CudaWheels, source: str) -> None:

@@ -43,6 +43,19 @@ CONTENT_RULES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("google-api-key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("stripe-key", re.compile(rb"\b[sr]k_live_[0-9A-Za-z]{24,}\b")),
 )
+# Text every match of a rule contains. A pattern that starts with a boundary (``\b``, a
+# lookbehind) or a class cannot use the regular expression engine's literal search, and
+# scans at about 10 MB/s: a block is searched with the pattern only when it holds one of
+# its anchors (a substring search, over 1 GB/s), which leaves the matches as they were.
+ANCHORS: dict[str, tuple[bytes, ...]] = {
+    "aws-access-key": (b"AKIA", b"ASIA"),
+    "private-key": (b"PRIVATE KEY-----",),
+    "github-token": (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+    "slack-token": (b"xoxa-", b"xoxb-", b"xoxp-", b"xoxr-", b"xoxs-"),
+    "huggingface-token": (b"hf_",),
+    "google-api-key": (b"AIza",),
+    "stripe-key": (b"k_live_",),
+}
 
 
 def name_rule(path: str) -> str | None:
@@ -74,7 +87,9 @@ def scan_stream(handle: IO[bytes]) -> Iterator[str]:
     while block := handle.read(BLOCK):
         window = tail + block
         for rule, pattern in CONTENT_RULES:
-            if rule not in seen and pattern.search(window):
+            if rule in seen or not any(anchor in window for anchor in ANCHORS[rule]):
+                continue
+            if pattern.search(window):
                 seen.add(rule)
                 yield rule
         tail = window[-OVERLAP:]

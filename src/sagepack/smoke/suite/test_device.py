@@ -26,6 +26,7 @@ def test_device(services: Services, variant: Variant, run_spec: RunSpec,
                     host=gpu_host(services.engine))
     if verdict.skip:
         skip_check(record_property, verdict.skip,
-                   f"the device check needs onnxruntime and an .onnx model: {found}")
+                   f"the device check needs an .onnx model with onnxruntime, torch or "
+                   f"XGBoost: {found}")
     record_property("detail", verdict.detail)
     assert not verdict.problems, "; ".join(verdict.problems)

@@ -1,0 +1,90 @@
+"""The sklearn-wine example: a scikit-learn pipeline saved with joblib, served by the script
+AWS documents for its scikit-learn container (``model_fn`` and ``predict_fn`` only: the
+default codecs decode the request and encode the answer).
+
+The pickle records the scikit-learn version that made it, and the image must run that same
+version (another one warns at load, naming both): the host's scikit-learn must be the one
+``requirements/cpu.in`` pins, or generation stops and says so. Needs the ``dev`` extra.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from sagepack.errors import SagepackError
+from sagepack.examples.common import Answerer, Writer, csv_rows, need
+
+NAME = "sklearn-wine"
+INSTALL = "pip install -e '.[dev]' (scikit-learn)"
+MODEL_FILE = "model.joblib"
+
+# Rows of the wine data set (13 measurements), two of each cultivar.
+SAMPLE_INDEX = [0, 50, 59, 100, 130, 170]
+
+
+def check_tools() -> None:
+    need("sklearn", INSTALL, NAME)
+
+
+def pinned_version(model_root: Path, project: str = "scikit-learn") -> str:
+    """The version ``requirements/cpu.in`` pins ``project`` to (``==``)."""
+    from packaging.utils import canonicalize_name
+
+    from sagepack.images.lock import read_requirements
+
+    source = model_root / "requirements" / "cpu.in"
+    for line in read_requirements(source):
+        if line.key == canonicalize_name(project):
+            pins = [s.version for s in line.requirement.specifier if s.operator == "=="]
+            if pins:
+                return pins[0]
+    raise SagepackError(f"{source}: {project} must be pinned with == (the version the "
+                        "pickle is made with)")
+
+
+def train(model_root: Path) -> tuple[bytes, list[list[float]]]:
+    """The fitted pipeline's joblib bytes and the sample rows."""
+    import joblib
+    import sklearn
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pinned = pinned_version(model_root)
+    if sklearn.__version__ != pinned:
+        raise SagepackError(
+            f"this machine has scikit-learn {sklearn.__version__}, but {NAME}'s image pins "
+            f"{pinned} (requirements/cpu.in): a pickle made by {sklearn.__version__} warns "
+            f"when {pinned} loads it. Install scikit-learn=={pinned}, or change the pin and "
+            f"run `invoke lock --model {NAME}` first")
+    wine = load_wine()
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegression(max_iter=1000, random_state=0))
+    model.fit(wine.data, wine.target)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    rows = [[float(v) for v in wine.data[i]] for i in SAMPLE_INDEX]
+    return buffer.getvalue(), rows
+
+
+def generate(model_root: Path) -> list[Path]:
+    """(Re)write ``model.joblib``, the samples and their expected responses."""
+    model_bytes, rows = train(model_root)
+    out = Writer(model_root)
+    out.put(MODEL_FILE, model_bytes)
+    requests = {
+        "request.json": ("application/json", json.dumps(rows) + "\n"),
+        "request.csv": ("text/csv", csv_rows(rows)),
+    }
+    model = Answerer(model_root)
+    for name, (ctype, body) in requests.items():
+        out.put(f"samples/{name}", body)
+        out.put(f"samples/response.{name.rsplit('.', 1)[1]}", model.answer(body, ctype, ctype))
+    batch = csv_rows(rows * 3)
+    out.put("samples/transform/input/batch.csv", batch)
+    out.put("samples/transform/expected/batch.csv.out",
+            model.answer(batch, "text/csv", "text/csv"))
+    return out.written
