@@ -24,6 +24,18 @@ def test_steps_cache_hits_and_image_id() -> None:
     assert result.cache_hits == 1
 
 
+def test_an_arg_inside_a_stage_can_hit_the_cache_one_before_the_first_from_cannot() -> None:
+    chunks = [*_stream("Step 1/5 : ARG BASE=base", "Step 2/5 : FROM ${BASE} AS builder",
+                       " ---> 1234", "Step 3/5 : ARG TARGET=", " ---> Using cache",
+                       " ---> 2345aaaabbbb", "Step 4/5 : FROM base", " ---> 1234",
+                       "Step 5/5 : COPY --from=builder /a /a", " ---> Using cache",
+                       " ---> 3456"),
+              *_stream("Successfully built 3456789abcde")]
+    result = follow(chunks, "t:1")
+    assert (result.cache_hits, result.cacheable_steps) == (2, 2)
+    assert result.stage_images == ("2345aaaabbbb",)
+
+
 def test_error_chunk_names_the_failing_step_with_its_log_tail() -> None:
     chunks = [*_stream("Step 1/2 : FROM base", " ---> 1234",
                        "Step 2/2 : RUN pip install x", " ---> Running in abc",

@@ -89,7 +89,7 @@ def test_baked_image_tags_labels_layers_and_contents(project: Settings, docker_c
     assert steps[code_step + 1] == "COPY model-weights/ /opt/ml/model/"
     assert report["size"] == result.size > 0
     assert {c["name"] for c in report["checks"]} == {
-        "serve", "no-secrets", "no-secret-files", "model-loads", "max-image-size"}
+        "platform", "serve", "no-secrets", "no-secret-files", "model-loads", "max-image-size"}
     assert all(c["passed"] for c in report["checks"])
     # A baked image loads its own model: serve --check ran inside it.
     (loads,) = [c for c in report["checks"] if c["name"] == "model-loads"]

@@ -9,7 +9,6 @@ version (another one warns at load, naming both): the host's scikit-learn must b
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -44,14 +43,32 @@ def pinned_version(model_root: Path, project: str = "scikit-learn") -> str:
                         "pickle is made with)")
 
 
+# The fit and the pickle are made in a fresh interpreter: a pickle refers back to an object it
+# already wrote when the same object comes again, so equal strings pickle differently when
+# one process happens to share them and another does not (what ran before in the process).
+_FIT = """
+import io, sys
+import joblib
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+wine = load_wine()
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0))
+model.fit(wine.data, wine.target)
+buffer = io.BytesIO()
+joblib.dump(model, buffer)
+sys.stdout.buffer.write(buffer.getvalue())
+"""
+
+
 def train(model_root: Path) -> tuple[bytes, list[list[float]]]:
     """The fitted pipeline's joblib bytes and the sample rows."""
-    import joblib
+    import subprocess
+    import sys
+
     import sklearn
     from sklearn.datasets import load_wine
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     pinned = pinned_version(model_root)
     if sklearn.__version__ != pinned:
@@ -60,14 +77,13 @@ def train(model_root: Path) -> tuple[bytes, list[list[float]]]:
             f"{pinned} (requirements/cpu.in): a pickle made by {sklearn.__version__} warns "
             f"when {pinned} loads it. Install scikit-learn=={pinned}, or change the pin and "
             f"run `invoke lock --model {NAME}` first")
+    fit = subprocess.run([sys.executable, "-c", _FIT], capture_output=True, check=False)
+    if fit.returncode != 0:
+        raise SagepackError(f"{NAME}: fitting the model failed:\n"
+                            f"{fit.stderr.decode(errors='replace')[-2000:]}")
     wine = load_wine()
-    model = make_pipeline(StandardScaler(),
-                          LogisticRegression(max_iter=1000, random_state=0))
-    model.fit(wine.data, wine.target)
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
     rows = [[float(v) for v in wine.data[i]] for i in SAMPLE_INDEX]
-    return buffer.getvalue(), rows
+    return fit.stdout, rows
 
 
 def generate(model_root: Path) -> list[Path]:

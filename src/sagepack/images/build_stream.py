@@ -40,9 +40,9 @@ class Step:
     result_id: str = ""
 
     @property
-    def cacheable(self) -> bool:
-        """ARG and FROM steps never report a cache hit: they make no image of their own."""
-        return self.instruction.split(" ", 1)[0].upper() not in ("ARG", "FROM")
+    def word(self) -> str:
+        """The instruction's keyword, upper case (``FROM``, ``RUN``, ...)."""
+        return self.instruction.split(" ", 1)[0].upper()
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,24 @@ class EngineResult:
 
     @property
     def cacheable_steps(self) -> int:
-        return sum(1 for s in self.steps if s.cacheable)
+        """Steps that can report a cache hit: every step of a stage but its ``FROM``. An
+        ``ARG`` before the first ``FROM`` makes no image, one inside a stage does."""
+        return sum(1 for s in self._in_stages() if s.word != "FROM")
+
+    def _in_stages(self) -> Iterator[Step]:
+        staged = False
+        for step in self.steps:
+            staged = staged or step.word == "FROM"
+            if staged:
+                yield step
 
     @property
     def stage_images(self) -> tuple[str, ...]:
         """Untagged images the earlier stages (the builder) left behind: build cache."""
         out: list[str] = []
-        for before, step in zip(self.steps, self.steps[1:], strict=False):
-            is_from = step.instruction.split(" ", 1)[0].upper() == "FROM"
-            if is_from and before.result_id and before.cacheable:
+        staged = list(self._in_stages())
+        for before, step in zip(staged, staged[1:], strict=False):
+            if step.word == "FROM" and before.result_id and before.word != "FROM":
                 out.append(before.result_id)
         return tuple(out)
 
