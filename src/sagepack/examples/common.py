@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -86,3 +87,25 @@ class Answerer:
             raise SagepackError("the example's handler streams: record its answers with "
                                 "`invoke test --record` instead")
         return result
+
+
+def write_model_and_samples(model_root: Path, model_file: str, model_bytes: bytes,
+                            rows: list[list[float]], batch_repeat: int = 3) -> list[Path]:
+    """Write the model, JSON and CSV requests of ``rows`` with the handler's answers to each,
+    and a batch transform input (``rows`` ``batch_repeat`` times) with its expected output;
+    the paths written."""
+    out = Writer(model_root)
+    out.put(model_file, model_bytes)
+    requests = {
+        "request.json": ("application/json", json.dumps(rows) + "\n"),
+        "request.csv": ("text/csv", csv_rows(rows)),
+    }
+    model = Answerer(model_root)
+    for name, (ctype, body) in requests.items():
+        out.put(f"samples/{name}", body)
+        out.put(f"samples/response.{name.rsplit('.', 1)[1]}", model.answer(body, ctype, ctype))
+    batch = csv_rows(rows * batch_repeat)
+    out.put("samples/transform/input/batch.csv", batch)
+    out.put("samples/transform/expected/batch.csv.out",
+            model.answer(batch, "text/csv", "text/csv"))
+    return out.written

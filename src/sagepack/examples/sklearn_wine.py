@@ -9,11 +9,10 @@ version (another one warns at load, naming both): the host's scikit-learn must b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sagepack.errors import SagepackError
-from sagepack.examples.common import Answerer, Writer, csv_rows, need
+from sagepack.examples.common import need, write_model_and_samples
 
 NAME = "sklearn-wine"
 INSTALL = "pip install -e '.[dev]' (scikit-learn)"
@@ -89,18 +88,4 @@ def train(model_root: Path) -> tuple[bytes, list[list[float]]]:
 def generate(model_root: Path) -> list[Path]:
     """(Re)write ``model.joblib``, the samples and their expected responses."""
     model_bytes, rows = train(model_root)
-    out = Writer(model_root)
-    out.put(MODEL_FILE, model_bytes)
-    requests = {
-        "request.json": ("application/json", json.dumps(rows) + "\n"),
-        "request.csv": ("text/csv", csv_rows(rows)),
-    }
-    model = Answerer(model_root)
-    for name, (ctype, body) in requests.items():
-        out.put(f"samples/{name}", body)
-        out.put(f"samples/response.{name.rsplit('.', 1)[1]}", model.answer(body, ctype, ctype))
-    batch = csv_rows(rows * 3)
-    out.put("samples/transform/input/batch.csv", batch)
-    out.put("samples/transform/expected/batch.csv.out",
-            model.answer(batch, "text/csv", "text/csv"))
-    return out.written
+    return write_model_and_samples(model_root, MODEL_FILE, model_bytes, rows)

@@ -10,11 +10,10 @@ thread with fixed seeds and deterministic algorithms, full batch.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
-from sagepack.examples.common import Answerer, Writer, csv_rows, load_module, need
+from sagepack.examples.common import load_module, need, write_model_and_samples
 
 NAME = "torch-mlp"
 INSTALL = ("install it into this environment (a CPU build is enough), e.g. "
@@ -59,18 +58,4 @@ def train(model_root: Path) -> tuple[bytes, list[list[float]]]:
 def generate(model_root: Path) -> list[Path]:
     """(Re)write ``model.pth``, the samples and their expected responses."""
     model_bytes, rows = train(model_root)
-    out = Writer(model_root)
-    out.put(MODEL_FILE, model_bytes)
-    requests = {
-        "request.json": ("application/json", json.dumps(rows) + "\n"),
-        "request.csv": ("text/csv", csv_rows(rows)),
-    }
-    model = Answerer(model_root)
-    for name, (ctype, body) in requests.items():
-        out.put(f"samples/{name}", body)
-        out.put(f"samples/response.{name.rsplit('.', 1)[1]}", model.answer(body, ctype, ctype))
-    batch = csv_rows(rows * 3)
-    out.put("samples/transform/input/batch.csv", batch)
-    out.put("samples/transform/expected/batch.csv.out",
-            model.answer(batch, "text/csv", "text/csv"))
-    return out.written
+    return write_model_and_samples(model_root, MODEL_FILE, model_bytes, rows)

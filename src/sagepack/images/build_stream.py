@@ -8,6 +8,7 @@ stream that ends without an image id is a failure too.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -73,7 +74,7 @@ class EngineResult:
         """Untagged images the earlier stages (the builder) left behind: build cache."""
         out: list[str] = []
         staged = list(self._in_stages())
-        for before, step in zip(staged, staged[1:], strict=False):
+        for before, step in itertools.pairwise(staged):
             if step.word == "FROM" and before.result_id and before.word != "FROM":
                 out.append(before.result_id)
         return tuple(out)
