@@ -121,5 +121,5 @@ def emulated_seconds(engine: EngineResult, builder: Builder, emulated: bool,
 def check_platform(attrs: dict[str, Any], platform: Platform) -> CheckResult:
     """The image's config names the variant's platform (what a registry index lists)."""
     found = f"{attrs.get('Os')}/{attrs.get('Architecture')}"
-    return CheckResult.of("platform", found == f"linux/{platform.debian_arch}",
+    return CheckResult.of("platform", found == platform.docker,
                           f"image config: {found}; variant: {platform.docker}")

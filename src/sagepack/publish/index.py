@@ -34,10 +34,6 @@ class IndexMember:
     platform: Platform
     image_id: str  # the local image
 
-    @property
-    def platform_name(self) -> str:
-        return f"linux/{self.platform.debian_arch}"
-
 
 @dataclass(frozen=True)
 class IndexTarget:
@@ -126,7 +122,7 @@ def index_step(api: RegistryApi, target: IndexTarget, *, force: bool,
 
 
 def _same_images(api: RegistryApi, target: IndexTarget, remote: RemoteManifest) -> bool:
-    wanted = {m.platform_name: m.image_id for m in target.members}
+    wanted = {m.platform.docker: m.image_id for m in target.members}
     if sorted(p for _, p in remote.manifests) != sorted(wanted):
         return False
     for digest, platform in remote.manifests:
@@ -173,7 +169,7 @@ def push_index(api: RegistryApi, step: IndexStep, pushed: Mapping[str, str]) -> 
     if remote is None or sent != expected or remote.digest != expected:
         raise PublishError(f"{uri}: the registry holds {remote.digest if remote else 'nothing'}"
                            f" after the index {expected} was put (it answered {sent})")
-    platforms = {m.platform_name: manifest.digest for m, manifest in members}
+    platforms = {m.platform.docker: manifest.digest for m, manifest in members}
     if dict((p, d) for d, p in remote.manifests) != platforms:
         raise PublishError(f"{uri}: the index read back lists {remote.manifests}, not "
                            f"{platforms}")

@@ -199,7 +199,7 @@ def print_plan(console: Console, plan: PublishPlan, *, force: bool) -> None:
         (i.local_ref, i.platform, i.image_id, f"{registry}/{i.repository}:{i.tag}")
         for i in plan.images]
         + [(f"index of {', '.join(m.variant for m in x.members)}",
-            " + ".join(m.platform_name for m in x.members), "(OCI image index)",
+            " + ".join(m.platform.docker for m in x.members), "(OCI image index)",
             f"{registry}/{x.repository}:{x.tag}") for x in plan.indexes]))
     _show(console, _table("Model data", ("archive or listing", "sha256", "size", "upload to"), [
         (str(a.path), a.digest.sha256, str(a.digest.size), a.s3_uri) for a in plan.archives]
