@@ -13,7 +13,7 @@ from private_index import Served, build_wheel, serve, write_simple_tree
 from sagepack import config, emulation
 from sagepack.errors import ConfigError, EmulationUnavailable, LockError
 from sagepack.images.build_stream import EngineResult, Step
-from sagepack.images.cross import Builder, emulated_step_seconds
+from sagepack.images.cross import Builder, check_platform, emulated_step_seconds
 from sagepack.images.lock import lock, no_wheel_for, read_lock
 from sagepack.images.wheelhouse import ensure_wheelhouse, verify, wheel_fits_image
 from sagepack.platforms import AMD64, ARM64, by_arch, by_name
@@ -365,3 +365,11 @@ def test_the_foreign_second_stage_reads_only_the_unpacked_packages_index(
     kept = [line.split(": ")[1] for line in text.splitlines() if line.startswith("Package: ")]
     assert kept == ["base-files", "ca-certificates", "libc6", "python3"]
     assert stanza.format("libc6") in text  # stanzas kept whole, continuation lines too
+
+
+def test_the_platform_check_fails_when_the_image_config_names_another_architecture() -> None:
+    arm64_config = {"Os": "linux", "Architecture": "arm64"}
+    assert check_platform(arm64_config, ARM64).passed
+    wrong = check_platform(arm64_config, AMD64)
+    assert not wrong.passed
+    assert "linux/arm64" in wrong.detail and "linux/amd64" in wrong.detail
